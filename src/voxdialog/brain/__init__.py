@@ -1,0 +1,1 @@
+"""Brains decide what to say: the built-in task assistant now, LLM chains later."""

@@ -1,0 +1,75 @@
+"""The Brain Protocol: a user's words in, a streamed spoken answer (and what was done) out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose data a turn may touch. Every store call is filtered by it."""
+
+    tenant_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    """A message of the conversation so far, as text."""
+
+    role: str  # "user" | "assistant" | "system"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrainTurn:
+    """One user turn handed to a brain."""
+
+    text: str
+    history: tuple[HistoryMessage, ...] = ()
+    instructions: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyText:
+    """A piece of the spoken answer (may be a whole sentence or a fragment)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What the brain understood and did; recorded as a voice command."""
+
+    intent: str
+    confidence: float
+    success: bool
+    entities: Mapping[str, object] = field(default_factory=dict)
+    error: str | None = None
+    processing_ms: float = 0.0
+
+
+BrainEvent = ReplyText | CommandOutcome
+
+
+class BrainSession(Protocol):
+    """Per-conversation brain state (e.g. a pending confirmation)."""
+
+    def respond(self, turn: BrainTurn) -> AsyncIterator[BrainEvent]:
+        """Stream the answer to ``turn``. At most one ``CommandOutcome`` per turn.
+
+        Cancelling the iteration abandons the answer; side effects already committed stay.
+        """
+        ...
+
+
+class Brain(Protocol):
+    """A kind of brain; opens one session per conversation."""
+
+    name: str
+
+    def open_session(self, scope: Scope) -> BrainSession:
+        """Start a conversation for ``scope``."""
+        ...

@@ -1,0 +1,1 @@
+"""Stage providers (VAD, STT, TTS, LLM) behind small Protocols, and the registry that builds them."""

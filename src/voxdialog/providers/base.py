@@ -1,0 +1,192 @@
+"""The provider Protocols and their value types.
+
+Protocols declare streams with a plain ``def`` returning ``AsyncIterator``; implementations write
+``async def ... yield``. Heavy models load once per process (in the provider object); anything
+that belongs to one session lives in a stream object the provider hands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from voxdialog.audio.formats import AudioChunk
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """What a provider is: its registry name, the model it runs, and what it can do."""
+
+    name: str
+    model: str
+    streaming: bool = False
+    sample_rate: int | None = None
+
+
+class ProviderError(Exception):
+    """A provider failed; ``retryable`` says whether trying again (or elsewhere) can help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer in time."""
+
+    def __init__(self, message: str = "provider timed out") -> None:
+        super().__init__(message, retryable=True)
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider cannot be used at all (missing model, refused connection, ...)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+# --- VAD ---------------------------------------------------------------------------------
+
+
+class VADStream(Protocol):
+    """Per-session VAD state (e.g. Silero's recurrent state)."""
+
+    #: Samples (at the pipeline rate) each call to ``speech_probability`` expects.
+    frame_samples: int
+
+    def speech_probability(self, frame: bytes) -> float:
+        """Probability in [0, 1] that ``frame`` (PCM16, ``frame_samples`` long) holds speech.
+
+        Fast and synchronous; the caller decides on threading.
+        """
+        ...
+
+    def reset(self) -> None:
+        """Forget the recurrent state (e.g. after a long gap)."""
+        ...
+
+
+class VAD(Protocol):
+    """Voice activity detection."""
+
+    info: ProviderInfo
+
+    def open_stream(self, sample_rate: int) -> VADStream:
+        """Start a fresh per-session stream for audio at ``sample_rate``."""
+        ...
+
+
+# --- STT ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptSegment:
+    """One timed piece of a transcript (seconds from the start of the clip)."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    words: tuple[TranscriptWord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptWord:
+    """One timed word."""
+
+    start: float
+    end: float
+    word: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What an STT provider heard."""
+
+    text: str
+    is_final: bool = True
+    language: str | None = None
+    duration_s: float = 0.0
+    segments: tuple[TranscriptSegment, ...] = ()
+
+
+class STT(Protocol):
+    """Speech to text."""
+
+    info: ProviderInfo
+
+    async def transcribe(
+        self, clip: AudioChunk, *, language: str | None = None, prompt: str | None = None,
+        word_timestamps: bool = False,
+    ) -> Transcript:
+        """Transcribe a whole clip. Raises ``ProviderError`` on failure."""
+        ...
+
+
+# --- TTS ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceSettings:
+    """How to speak: voice name, speaking rate (1.0 = normal) and volume (1.0 = unchanged)."""
+
+    voice: str = "default"
+    speed: float = 1.0
+    volume: float = 1.0
+
+
+class TTS(Protocol):
+    """Text to speech."""
+
+    info: ProviderInfo
+
+    def synthesize(self, text: str, *, voice: VoiceSettings) -> AsyncIterator[AudioChunk]:
+        """Stream audio for ``text`` as it is produced; cancel the iteration to stop."""
+        ...
+
+
+# --- LLM (used by LLM brains; the offline default brain does not need one) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a chat context."""
+
+    role: str  # "system" | "user" | "assistant" | "tool"
+    content: str
+    name: str | None = None
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A chat-completion request in provider-neutral form."""
+
+    messages: tuple[ChatMessage, ...]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools: tuple[dict[str, object], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    """A streamed piece of an answer: text, or a fragment of a tool call."""
+
+    text: str = ""
+    tool_call_index: int | None = None
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    tool_arguments: str = ""
+
+
+class LLM(Protocol):
+    """A chat model."""
+
+    info: ProviderInfo
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """Stream the answer; cancel the iteration to abort generation."""
+        ...
