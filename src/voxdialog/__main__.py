@@ -1,0 +1,5 @@
+"""``python -m voxdialog``."""
+
+from voxdialog.cli import main
+
+raise SystemExit(main())

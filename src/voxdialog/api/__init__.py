@@ -1,0 +1,1 @@
+"""HTTP API: OpenAI-compatible audio and model routes, health, tokens."""

@@ -1,0 +1,102 @@
+"""``voxdialog converse IN --out OUT``: one spoken turn from a file, through the real pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from voxdialog.audio.codecs import decode_file, encode_file
+from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
+from voxdialog.pipeline.events import (
+    ResponseAudio,
+    ResponseEnded,
+    SessionEvent,
+    SessionProblem,
+    TranscriptionCompleted,
+    TranscriptionFailed,
+)
+from voxdialog.pipeline.ids import new_id
+from voxdialog.pipeline.recorder import SessionInfo
+from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.runtime import Runtime
+from voxdialog.settings import Settings
+
+_TURN_TIMEOUT_S = 120.0
+
+
+async def converse(settings: Settings, source: Path, out: Path) -> int:
+    """Hear ``source``, answer into ``out``; print what was heard, said and how long it took."""
+    limits = settings.limits
+    clip = decode_file(
+        source.read_bytes(),
+        max_bytes=limits.max_upload_bytes,
+        max_seconds=limits.max_upload_seconds,
+    )
+    runtime = Runtime(settings)
+    await runtime.start()
+    assert runtime.vad and runtime.stt and runtime.tts and runtime.local_scope
+    done = asyncio.Event()
+    heard: list[str] = []
+    audio = bytearray()
+    rate = 22050
+    ended: list[ResponseEnded] = []
+    problems: list[str] = []
+
+    async def on_event(event: SessionEvent) -> None:
+        nonlocal rate
+        match event:
+            case TranscriptionCompleted(transcript=text):
+                heard.append(text)
+            case TranscriptionFailed(message=message):
+                problems.append(message)
+                done.set()
+            case ResponseAudio(chunk=chunk):
+                audio.extend(chunk.pcm)
+                rate = chunk.sample_rate
+            case ResponseEnded():
+                ended.append(event)
+                done.set()
+            case SessionProblem(message=message):
+                problems.append(message)
+
+    session_id = new_id("sess")
+    session = VoiceSession(
+        info=SessionInfo(session_id, runtime.local_scope, settings.model_name, client="cli"),
+        config=SessionConfig(transcribe_input=True, speculative_stt=settings.turns.speculative_stt),
+        vad=runtime.vad.open_stream(PIPELINE_RATE),
+        stt=runtime.stt,
+        tts=runtime.tts,
+        brain=runtime.brain.open_session(runtime.local_scope),
+        emit=on_event,
+        recorder=runtime.recorder,
+    )
+    started = time.perf_counter()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(session.run())
+            # The file is one turn: follow it with enough silence to end it.
+            silence = b"\x00\x00" * (
+                PIPELINE_RATE * (settings.turns.silence_duration_ms + 700) // 1000
+            )
+            await session.append_audio(clip.pcm + silence)
+            try:
+                async with asyncio.timeout(_TURN_TIMEOUT_S):
+                    await done.wait()
+            finally:
+                session.close()
+    finally:
+        await runtime.close()
+    elapsed = (time.perf_counter() - started) * 1000
+    if not ended:
+        print(f"voxdialog: no answer ({'; '.join(problems) or 'no speech heard'})", file=sys.stderr)
+        return 1
+    reply = ended[-1].item
+    out.write_bytes(encode_file(AudioChunk(bytes(audio), rate), out.suffix.lstrip(".") or "wav"))
+    print(f"heard: {' '.join(heard)}")
+    print(f"said:  {reply.text}")
+    stages = " ".join(f"{k}={v}" for k, v in sorted(reply.timings.items()))
+    print(f"timings (ms): {stages} total={elapsed:.0f}")
+    print(f"wrote {out} ({len(audio) / 2 / rate:.1f} s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,101 @@
+"""The async engine and the session factory every repository call opens a session from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # Durable across application crashes; only a power loss may roll back the last commits.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL, or None for in-memory databases."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+    # The driver's own transaction handling only emits BEGIN before DML; take it over so
+    # SQLAlchemy's "begin" hook below decides (and so the PRAGMAs run outside a transaction).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front (waiting up to busy_timeout). A deferred
+    # transaction that reads and then writes fails at once with SQLITE_BUSY when another
+    # connection committed in between, which concurrent voice sessions do all the time.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """Create an async engine for ``url``.
+
+    For SQLite the parent directory is created and every new connection gets WAL journaling,
+    ``synchronous=NORMAL``, foreign keys and a 5 s busy timeout; transactions begin
+    ``IMMEDIATE`` so concurrent writers queue instead of failing.
+
+    Args:
+        url: A SQLAlchemy async URL, e.g. ``sqlite+aiosqlite:////var/lib/voxdialog/voxdialog.db``.
+
+    Returns:
+        The engine; dispose of it (or close the owning `Database`) when done.
+    """
+    backend = make_url(url).get_backend_name()
+    if backend != "sqlite":
+        return _create_async_engine(url, pool_pre_ping=True)
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+class Database:
+    """The engine plus a session factory; one per process.
+
+    Open one short-lived `AsyncSession` per operation (``async with db.sessions() as s``) and
+    never share a session between tasks.
+
+    Attributes:
+        engine: The async engine.
+        sessions: Factory of `AsyncSession` objects (``expire_on_commit=False``).
+    """
+
+    def __init__(self, url: str) -> None:
+        """Create the engine for ``url`` (no connection is made yet)."""
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, expire_on_commit=False
+        )
+
+    async def ping(self) -> None:
+        """Run a trivial query; raises if the database cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

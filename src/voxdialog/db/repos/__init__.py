@@ -1,0 +1,1 @@
+"""Repositories: one module per aggregate, each call in its own short transaction."""

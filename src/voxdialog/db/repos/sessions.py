@@ -1,0 +1,350 @@
+"""Voice sessions, their messages and their voice commands in SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxdialog.brain.base import CommandOutcome, Scope
+from voxdialog.db.engine import Database
+from voxdialog.db.errors import SessionConflictError, UnknownSessionError
+from voxdialog.db.models import Message, VoiceCommand, VoiceSession, utcnow
+from voxdialog.pipeline.recorder import MessageRecord, SessionInfo
+
+ACTIVE = "active"
+ENDED = "ended"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A voice session as stored."""
+
+    id: str
+    tenant_id: str
+    user_id: str
+    agent: str
+    model: str
+    client: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: str  # "active" | "ended" | "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A conversation message as stored; ``seq`` orders it within its session."""
+
+    id: str
+    session_id: str
+    item_id: str
+    seq: int
+    role: str
+    text: str
+    status: str
+    audio_ms: float | None
+    timings: Mapping[str, float]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommand:
+    """A voice command as stored."""
+
+    id: str
+    session_id: str | None
+    message_item_id: str | None
+    text: str
+    intent: str
+    entities: Mapping[str, object]
+    confidence: float
+    success: bool
+    error: str | None
+    processing_ms: float
+    created_at: dt.datetime
+
+
+def json_safe(value: object) -> object:
+    """``value`` made storable as JSON: dates become ISO strings, enums their values.
+
+    Brains put whatever they parsed into command entities (dates, times, priorities); the
+    record of a command must never fail because of that.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(item) for item in value]
+    return str(value)
+
+
+def _stored_session(row: VoiceSession) -> StoredSession:
+    return StoredSession(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        user_id=row.user_id,
+        agent=row.agent,
+        model=row.model,
+        client=row.client,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        status=row.status,
+    )
+
+
+async def _session_scope(session: AsyncSession, session_id: str) -> Scope:
+    found = (
+        await session.execute(
+            select(VoiceSession.tenant_id, VoiceSession.user_id).where(
+                VoiceSession.id == session_id
+            )
+        )
+    ).first()
+    if found is None:
+        raise UnknownSessionError(f"voice session {session_id!r} was never started")
+    tenant_id, user_id = found
+    return Scope(tenant_id=tenant_id, user_id=user_id)
+
+
+async def start_session(db: Database, info: SessionInfo) -> None:
+    """Insert the session as active (again active, if the same user restarts the same id).
+
+    Raises:
+        SessionConflictError: The id belongs to another user's session.
+    """
+    async with db.sessions() as session, session.begin():
+        row = await session.get(VoiceSession, info.session_id)
+        if row is None:
+            session.add(
+                VoiceSession(
+                    id=info.session_id,
+                    tenant_id=info.scope.tenant_id,
+                    user_id=info.scope.user_id,
+                    agent=info.agent,
+                    model=info.model,
+                    client=info.client,
+                    started_at=utcnow(),
+                    status=ACTIVE,
+                )
+            )
+            return
+        if (row.tenant_id, row.user_id) != (info.scope.tenant_id, info.scope.user_id):
+            raise SessionConflictError(f"voice session {info.session_id!r} belongs to another user")
+        row.status = ACTIVE
+        row.ended_at = None
+
+
+async def end_session(db: Database, session_id: str) -> None:
+    """Mark an active session ended (no-op if unknown or already closed)."""
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            update(VoiceSession)
+            .where(VoiceSession.id == session_id, VoiceSession.status == ACTIVE)
+            .values(status=ENDED, ended_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def save_message(db: Database, record: MessageRecord) -> None:
+    """Insert a message, or replace the one with the same ``item_id`` (keeping its ``seq``).
+
+    Raises:
+        UnknownSessionError: ``record.session_id`` was never started.
+    """
+    timings = {str(stage): float(ms) for stage, ms in record.timings.items()}
+    async with db.sessions() as session, session.begin():
+        owner = await _session_scope(session, record.session_id)
+        now = utcnow()
+        row = await session.scalar(
+            select(Message).where(
+                Message.session_id == record.session_id, Message.item_id == record.item_id
+            )
+        )
+        if row is None:
+            last = await session.scalar(
+                select(func.max(Message.seq)).where(Message.session_id == record.session_id)
+            )
+            row = Message(
+                session_id=record.session_id,
+                tenant_id=owner.tenant_id,
+                user_id=owner.user_id,
+                item_id=record.item_id,
+                seq=(last or 0) + 1,
+                created_at=now,
+            )
+            session.add(row)
+        row.role = record.role
+        row.text = record.text
+        row.status = record.status
+        row.audio_ms = record.audio_ms
+        row.timings = timings
+        row.updated_at = now
+
+
+async def delete_message(db: Database, session_id: str, item_id: str) -> bool:
+    """Remove a message; False if there was none."""
+    async with db.sessions() as session, session.begin():
+        result = await session.execute(
+            delete(Message).where(Message.session_id == session_id, Message.item_id == item_id)
+        )
+    return cast(CursorResult[Any], result).rowcount > 0
+
+
+async def record_command(
+    db: Database,
+    session_id: str,
+    *,
+    item_id: str | None,
+    text: str,
+    outcome: CommandOutcome,
+) -> None:
+    """Store what the brain did for one user turn of ``session_id``.
+
+    Raises:
+        UnknownSessionError: ``session_id`` was never started.
+    """
+    async with db.sessions() as session, session.begin():
+        owner = await _session_scope(session, session_id)
+        session.add(
+            VoiceCommand(
+                session_id=session_id,
+                tenant_id=owner.tenant_id,
+                user_id=owner.user_id,
+                message_item_id=item_id,
+                text=text,
+                intent=outcome.intent,
+                entities={str(key): json_safe(v) for key, v in outcome.entities.items()},
+                confidence=float(outcome.confidence),
+                success=outcome.success,
+                error=outcome.error,
+                processing_ms=float(outcome.processing_ms),
+                created_at=utcnow(),
+            )
+        )
+
+
+async def close_stale_sessions(db: Database) -> int:
+    """Mark every session still active as interrupted; call once at start, after a crash.
+
+    The end time is the session's last recorded activity. With several server processes on
+    one database this would also close the other processes' live sessions: it is meant for
+    the single-process deployment.
+
+    Returns:
+        How many sessions were closed.
+    """
+    last_activity = (
+        select(func.max(Message.updated_at))
+        .where(Message.session_id == VoiceSession.id)
+        .scalar_subquery()
+    )
+    async with db.sessions() as session, session.begin():
+        result = await session.execute(
+            update(VoiceSession)
+            .where(VoiceSession.status == ACTIVE)
+            .values(
+                status=INTERRUPTED, ended_at=func.coalesce(last_activity, VoiceSession.started_at)
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def get_session(db: Database, scope: Scope, session_id: str) -> StoredSession | None:
+    """One session of the scope, or None."""
+    async with db.sessions() as session:
+        row = await session.scalar(
+            select(VoiceSession).where(
+                VoiceSession.id == session_id,
+                VoiceSession.tenant_id == scope.tenant_id,
+                VoiceSession.user_id == scope.user_id,
+            )
+        )
+    return _stored_session(row) if row is not None else None
+
+
+async def list_sessions(db: Database, scope: Scope, *, limit: int = 50) -> list[StoredSession]:
+    """The scope's sessions, newest first."""
+    async with db.sessions() as session:
+        rows = await session.scalars(
+            select(VoiceSession)
+            .where(VoiceSession.tenant_id == scope.tenant_id, VoiceSession.user_id == scope.user_id)
+            .order_by(VoiceSession.started_at.desc(), VoiceSession.id)
+            .limit(limit)
+        )
+        return [_stored_session(row) for row in rows]
+
+
+async def list_messages(db: Database, scope: Scope, session_id: str) -> list[StoredMessage]:
+    """The messages of one of the scope's sessions, in conversation order."""
+    async with db.sessions() as session:
+        rows = await session.scalars(
+            select(Message)
+            .where(
+                Message.session_id == session_id,
+                Message.tenant_id == scope.tenant_id,
+                Message.user_id == scope.user_id,
+            )
+            .order_by(Message.seq)
+        )
+        return [
+            StoredMessage(
+                id=row.id,
+                session_id=row.session_id,
+                item_id=row.item_id,
+                seq=row.seq,
+                role=row.role,
+                text=row.text,
+                status=row.status,
+                audio_ms=row.audio_ms,
+                timings=dict(row.timings),
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+            for row in rows
+        ]
+
+
+async def list_commands(db: Database, scope: Scope, session_id: str) -> list[StoredCommand]:
+    """The voice commands of one of the scope's sessions, oldest first."""
+    async with db.sessions() as session:
+        rows = await session.scalars(
+            select(VoiceCommand)
+            .where(
+                VoiceCommand.session_id == session_id,
+                VoiceCommand.tenant_id == scope.tenant_id,
+                VoiceCommand.user_id == scope.user_id,
+            )
+            .order_by(VoiceCommand.created_at, VoiceCommand.id)
+        )
+        return [
+            StoredCommand(
+                id=row.id,
+                session_id=row.session_id,
+                message_item_id=row.message_item_id,
+                text=row.text,
+                intent=row.intent,
+                entities=dict(row.entities),
+                confidence=row.confidence,
+                success=row.success,
+                error=row.error,
+                processing_ms=row.processing_ms,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]

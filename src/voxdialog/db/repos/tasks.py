@@ -1,0 +1,254 @@
+"""Tasks and projects in SQL: the `TaskStore` the assistant brain works on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Select, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxdialog.brain.base import Scope
+from voxdialog.brain.tasks import NewTask, Priority, ProjectRecord, TaskRecord
+from voxdialog.db.engine import Database
+from voxdialog.db.errors import UnknownProjectError
+from voxdialog.db.models import NAME_LENGTH, Project, Task, utcnow
+
+
+def project_key(name: str) -> str:
+    """The case-insensitive identity of a project name."""
+    return name.strip().casefold()
+
+
+def _clean(text: str, *, what: str, max_length: int | None = None) -> str:
+    cleaned = text.strip()
+    if not cleaned:
+        raise ValueError(f"{what} must not be empty")
+    if max_length is not None and len(cleaned) > max_length:
+        raise ValueError(f"{what} must be at most {max_length} characters")
+    return cleaned
+
+
+def _task_record(task: Task, project_name: str | None) -> TaskRecord:
+    return TaskRecord(
+        id=task.id,
+        title=task.title,
+        done=task.done,
+        due_date=task.due_date,
+        due_time=task.due_time,
+        priority=Priority(task.priority) if task.priority is not None else None,
+        project_id=task.project_id,
+        project_name=project_name,
+    )
+
+
+def _project_record(project: Project) -> ProjectRecord:
+    return ProjectRecord(id=project.id, name=project.name)
+
+
+def _tasks_of(scope: Scope) -> Select[Task, str]:
+    # Outer join: the project name is None for tasks without a project, whatever the type says.
+    return (
+        select(Task, Project.name)
+        .outerjoin(Project, Project.id == Task.project_id)
+        .where(Task.tenant_id == scope.tenant_id, Task.user_id == scope.user_id)
+    )
+
+
+class SqlTaskStore:
+    """`TaskStore` on the database: every query is filtered by tenant and user.
+
+    Each call opens its own short session, so one store serves any number of concurrent
+    conversations.
+    """
+
+    def __init__(self, db: Database) -> None:
+        """Use ``db`` for every call."""
+        self._db = db
+
+    async def _owned_task(self, session: AsyncSession, scope: Scope, task_id: str) -> Task | None:
+        return await session.scalar(
+            select(Task).where(
+                Task.id == task_id,
+                Task.tenant_id == scope.tenant_id,
+                Task.user_id == scope.user_id,
+            )
+        )
+
+    async def _project_name(
+        self, session: AsyncSession, scope: Scope, project_id: str | None
+    ) -> str | None:
+        if project_id is None:
+            return None
+        name = await session.scalar(
+            select(Project.name).where(
+                Project.id == project_id,
+                Project.tenant_id == scope.tenant_id,
+                Project.user_id == scope.user_id,
+            )
+        )
+        if name is None:
+            raise UnknownProjectError(f"project {project_id!r} is not in scope")
+        return name
+
+    async def add_task(self, scope: Scope, task: NewTask) -> TaskRecord:
+        """Create a task.
+
+        Raises:
+            ValueError: The title is blank.
+            UnknownProjectError: ``task.project_id`` is not one of the scope's projects.
+        """
+        title = _clean(task.title, what="task title")
+        async with self._db.sessions() as session, session.begin():
+            project_name = await self._project_name(session, scope, task.project_id)
+            now = utcnow()
+            row = Task(
+                tenant_id=scope.tenant_id,
+                user_id=scope.user_id,
+                project_id=task.project_id,
+                title=title,
+                done=False,
+                due_date=task.due_date,
+                due_time=task.due_time,
+                priority=task.priority.value if task.priority is not None else None,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+        return _task_record(row, project_name)
+
+    async def get_task(self, scope: Scope, task_id: str) -> TaskRecord | None:
+        """One task of the scope, or None."""
+        async with self._db.sessions() as session:
+            found = (await session.execute(_tasks_of(scope).where(Task.id == task_id))).first()
+        if found is None:
+            return None
+        task, project_name = found
+        return _task_record(task, project_name)
+
+    async def list_tasks(
+        self,
+        scope: Scope,
+        *,
+        include_done: bool = False,
+        project_id: str | None = None,
+        due_date: dt.date | None = None,
+    ) -> list[TaskRecord]:
+        """Tasks, open ones first then by creation order."""
+        query = _tasks_of(scope)
+        if not include_done:
+            query = query.where(Task.done.is_(False))
+        if project_id is not None:
+            query = query.where(Task.project_id == project_id)
+        if due_date is not None:
+            query = query.where(Task.due_date == due_date)
+        query = query.order_by(Task.done, Task.created_at, Task.id)
+        async with self._db.sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [_task_record(task, name) for task, name in rows]
+
+    async def complete_task(self, scope: Scope, task_id: str) -> TaskRecord | None:
+        """Mark done (keeping the first completion time); None if the task is not in scope."""
+        async with self._db.sessions() as session, session.begin():
+            task = await self._owned_task(session, scope, task_id)
+            if task is None:
+                return None
+            if not task.done:
+                now = utcnow()
+                task.done = True
+                task.completed_at = now
+                task.updated_at = now
+            project_name = await self._project_name(session, scope, task.project_id)
+        return _task_record(task, project_name)
+
+    async def delete_task(self, scope: Scope, task_id: str) -> bool:
+        """Delete; False if the task is not in scope."""
+        async with self._db.sessions() as session, session.begin():
+            result = await session.execute(
+                delete(Task).where(
+                    Task.id == task_id,
+                    Task.tenant_id == scope.tenant_id,
+                    Task.user_id == scope.user_id,
+                )
+            )
+        return cast(CursorResult[Any], result).rowcount > 0
+
+    async def rename_task(self, scope: Scope, task_id: str, title: str) -> TaskRecord | None:
+        """Change the title; None if the task is not in scope.
+
+        Raises:
+            ValueError: The title is blank.
+        """
+        cleaned = _clean(title, what="task title")
+        async with self._db.sessions() as session, session.begin():
+            task = await self._owned_task(session, scope, task_id)
+            if task is None:
+                return None
+            task.title = cleaned
+            task.updated_at = utcnow()
+            project_name = await self._project_name(session, scope, task.project_id)
+        return _task_record(task, project_name)
+
+    async def create_project(self, scope: Scope, name: str) -> ProjectRecord:
+        """Create a project (returns the existing one if the name is taken, case-insensitively).
+
+        Raises:
+            ValueError: The name is blank or too long.
+        """
+        cleaned = _clean(name, what="project name", max_length=NAME_LENGTH)
+        key = project_key(cleaned)
+        try:
+            async with self._db.sessions() as session, session.begin():
+                existing = await self._project_by_key(session, scope, key)
+                if existing is not None:
+                    return _project_record(existing)
+                project = Project(
+                    tenant_id=scope.tenant_id,
+                    user_id=scope.user_id,
+                    name=cleaned,
+                    name_key=key,
+                    created_at=utcnow(),
+                )
+                session.add(project)
+            return _project_record(project)
+        except IntegrityError:
+            # Another connection created the same name between our read and our insert.
+            async with self._db.sessions() as session:
+                winner = await self._project_by_key(session, scope, key)
+            if winner is None:
+                raise
+            return _project_record(winner)
+
+    async def _project_by_key(
+        self, session: AsyncSession, scope: Scope, key: str
+    ) -> Project | None:
+        return await session.scalar(
+            select(Project).where(
+                Project.tenant_id == scope.tenant_id,
+                Project.user_id == scope.user_id,
+                Project.name_key == key,
+            )
+        )
+
+    async def list_projects(self, scope: Scope) -> list[ProjectRecord]:
+        """All projects of the scope, by name."""
+        async with self._db.sessions() as session:
+            projects = await session.scalars(
+                select(Project)
+                .where(Project.tenant_id == scope.tenant_id, Project.user_id == scope.user_id)
+                .order_by(Project.name_key, Project.id)
+            )
+            return [_project_record(p) for p in projects]
+
+    async def delete_project(self, scope: Scope, project_id: str) -> bool:
+        """Delete a project; its tasks stay, without a project. False if not in scope."""
+        async with self._db.sessions() as session, session.begin():
+            result = await session.execute(
+                delete(Project).where(
+                    Project.id == project_id,
+                    Project.tenant_id == scope.tenant_id,
+                    Project.user_id == scope.user_id,
+                )
+            )
+        return cast(CursorResult[Any], result).rowcount > 0

@@ -1,0 +1,91 @@
+"""The conversation of one session: an ordered, bounded list of items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from voxdialog.brain.base import HistoryMessage
+
+
+@dataclass(slots=True)
+class Item:
+    """A conversation item (message, function call or function call output).
+
+    ``kind`` is the content type: ``input_audio``, ``input_text``, ``output_audio`` or
+    ``output_text`` for messages.
+    """
+
+    id: str
+    type: str = "message"
+    role: str = "user"
+    kind: str = "input_text"
+    status: str = "completed"
+    text: str | None = None
+    audio: bytes | None = None  # PCM16 at the pipeline rate (user audio) or output rate
+    audio_ms: float = 0.0
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Conversation:
+    """Ordered items with lookup by id; the oldest items fall off past ``max_items``."""
+
+    def __init__(self, *, max_items: int = 200) -> None:
+        self._items: list[Item] = []
+        self._max = max_items
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, item_id: str) -> Item | None:
+        """The item with ``item_id``, if present."""
+        return next((i for i in self._items if i.id == item_id), None)
+
+    def last_id(self) -> str | None:
+        """Id of the newest item."""
+        return self._items[-1].id if self._items else None
+
+    def add(self, item: Item, *, previous_item_id: str | None = None) -> str | None:
+        """Insert after ``previous_item_id`` (``"root"`` = first; None = at the end).
+
+        Returns the id of the item it now follows. Raises KeyError for an unknown previous id.
+        """
+        if previous_item_id is None:
+            prev = self.last_id()
+            self._items.append(item)
+        elif previous_item_id == "root":
+            prev = None
+            self._items.insert(0, item)
+        else:
+            index = next((n for n, i in enumerate(self._items) if i.id == previous_item_id), None)
+            if index is None:
+                raise KeyError(previous_item_id)
+            prev = previous_item_id
+            self._items.insert(index + 1, item)
+        while len(self._items) > self._max:
+            self._items.pop(0)
+        return prev
+
+    def delete(self, item_id: str) -> bool:
+        """Remove an item; False if unknown."""
+        item = self.get(item_id)
+        if item is None:
+            return False
+        self._items.remove(item)
+        return True
+
+    def history(self, *, limit: int = 20) -> tuple[HistoryMessage, ...]:
+        """The last ``limit`` messages with text, oldest first, for the brain."""
+        messages = [
+            HistoryMessage(role=i.role, text=i.text)
+            for i in self._items
+            if i.type == "message" and i.text
+        ]
+        return tuple(messages[-limit:])

@@ -1,0 +1,144 @@
+"""What a VoiceSession tells its transport: a closed union of frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voxdialog.audio.formats import AudioChunk
+from voxdialog.pipeline.conversation import Item
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The user started talking; ``item_id`` is the id their message will get."""
+
+    item_id: str
+    audio_start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    """The user stopped talking."""
+
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class InputCommitted:
+    """The input buffer became a user item."""
+
+    item: Item
+    previous_item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputCleared:
+    """The input buffer was cleared."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAdded:
+    """An item was added to the conversation by the client."""
+
+    item: Item
+    previous_item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDeleted:
+    """An item was deleted."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTruncated:
+    """An assistant item's audio was cut at ``audio_end_ms``."""
+
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionCompleted:
+    """The user's audio was transcribed."""
+
+    item_id: str
+    transcript: str
+    audio_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionFailed:
+    """Transcription failed; the turn gets no response."""
+
+    item_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted:
+    """A response began; ``item`` is its (empty, in progress) assistant message."""
+
+    response_id: str
+    item: Item
+    audio: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseText:
+    """More text of the response (the transcript for audio responses)."""
+
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseAudio:
+    """More audio of the response (at the TTS rate; the transport encodes it)."""
+
+    response_id: str
+    item_id: str
+    chunk: AudioChunk
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseEnded:
+    """The response is over: ``status`` completed | cancelled | failed."""
+
+    response_id: str
+    item: Item
+    status: str
+    reason: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionProblem:
+    """An error to report to the client (the session goes on)."""
+
+    code: str
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    event_id: str | None = None
+
+
+SessionEvent = (
+    SpeechStarted
+    | SpeechStopped
+    | InputCommitted
+    | InputCleared
+    | ItemAdded
+    | ItemDeleted
+    | ItemTruncated
+    | TranscriptionCompleted
+    | TranscriptionFailed
+    | ResponseStarted
+    | ResponseText
+    | ResponseAudio
+    | ResponseEnded
+    | SessionProblem
+)

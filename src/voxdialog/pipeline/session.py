@@ -1,0 +1,620 @@
+"""VoiceSession: one conversation's pipeline. Frames in, SessionEvents out.
+
+It routes: audio -> VAD -> TurnDetector -> (speculative) STT -> brain -> chunker -> TTS, and
+decides on barge-in. Every task it starts belongs to its TaskGroup, so closing the session
+(or a failure inside it) ends them all and touches no other session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
+from voxdialog.brain.base import BrainSession, BrainTurn
+from voxdialog.pipeline.clock import Clock, MonotonicClock
+from voxdialog.pipeline.conversation import Conversation, Item
+from voxdialog.pipeline.events import (
+    InputCleared,
+    InputCommitted,
+    ItemAdded,
+    ItemDeleted,
+    ItemTruncated,
+    ResponseAudio,
+    ResponseEnded,
+    ResponseStarted,
+    ResponseText,
+    SessionEvent,
+    SessionProblem,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptionCompleted,
+    TranscriptionFailed,
+)
+from voxdialog.pipeline.ids import new_id
+from voxdialog.pipeline.recorder import MessageRecord, SessionInfo, TurnRecorder
+from voxdialog.pipeline.reply import AudioOut, OutcomeOut, ReplyProgress, TextOut, run_reply
+from voxdialog.pipeline.turns import (
+    SilenceBegan,
+    SpeechResumed,
+    TurnConfig,
+    TurnDetector,
+    TurnEnded,
+)
+from voxdialog.pipeline.turns import SpeechStarted as TurnSpeechStarted
+from voxdialog.providers.base import STT, TTS, ProviderError, Transcript, VADStream, VoiceSettings
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[SessionEvent], Awaitable[None]]
+_BYTES_PER_MS = PIPELINE_RATE * 2 // 1000
+_MIN_COMMIT_MS = 100
+_MAX_MANUAL_BUFFER_MS = 10 * 60 * 1000
+
+
+@dataclass(slots=True)
+class SessionConfig:
+    """What the client configured (the pipeline's view of ``session.update``)."""
+
+    turn: TurnConfig = field(default_factory=TurnConfig)
+    vad_enabled: bool = True
+    create_response: bool = True
+    interrupt_response: bool = True
+    speculative_stt: bool = True
+    transcribe_input: bool = False
+    language: str | None = None
+    transcription_prompt: str | None = None
+    output_audio: bool = True
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+    instructions: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseOptions:
+    """Per-response overrides from ``response.create``."""
+
+    output_audio: bool | None = None
+    instructions: str | None = None
+    voice: VoiceSettings | None = None
+    in_conversation: bool = True
+
+
+@dataclass(slots=True)
+class _Active:
+    response_id: str
+    item: Item
+    progress: ReplyProgress
+    task: asyncio.Task[None] | None = None
+
+
+class VoiceSession:
+    """The per-session pipeline. Call ``run()`` in a task; feed it with the other methods."""
+
+    def __init__(
+        self,
+        *,
+        info: SessionInfo,
+        config: SessionConfig,
+        vad: VADStream,
+        stt: STT,
+        tts: TTS,
+        brain: BrainSession,
+        emit: Emit,
+        recorder: TurnRecorder | None = None,
+        clock: Clock | None = None,
+        max_items: int = 200,
+    ) -> None:
+        self.info = info
+        self.config = config
+        self._vad = vad
+        self._stt = stt
+        self._tts = tts
+        self._brain = brain
+        self._emit = emit
+        self._recorder = recorder
+        self._clock = clock or MonotonicClock()
+        self.conversation = Conversation(max_items=max_items)
+        frame_ms = vad.frame_samples * 1000 / PIPELINE_RATE
+        self._frame_bytes = vad.frame_samples * 2
+        self._detector = TurnDetector(config.turn, frame_ms=frame_ms, bytes_per_ms=_BYTES_PER_MS)
+        self._pending = bytearray()
+        self._manual = bytearray()
+        self._item_id: str | None = None
+        self._speculation: tuple[int, asyncio.Task[Transcript]] | None = None
+        self._transcripts: dict[str, asyncio.Task[None]] = {}
+        self._active: _Active | None = None
+        self._progress: dict[str, ReplyProgress] = {}
+        self._playback_start = 0.0
+        self._audible_until = 0.0
+        self._speech_end_wall: dict[str, float] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._closed = asyncio.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Own the session's tasks until ``close()``."""
+        await self._record(self._recorder.session_started(self.info) if self._recorder else None)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                await self._closed.wait()
+                for task in list(self._transcripts.values()):
+                    task.cancel()
+                if self._active and self._active.task:
+                    self._active.task.cancel()
+                if self._speculation:
+                    self._speculation[1].cancel()
+        finally:
+            self._tg = None
+            if self._recorder:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._recorder.session_ended(self.info.session_id))
+
+    def close(self) -> None:
+        """Stop the session; ``run()`` returns once its tasks are gone."""
+        self._closed.set()
+
+    def apply_config(self, config: SessionConfig) -> None:
+        """Take new settings (from ``session.update``)."""
+        if not config.vad_enabled and self.config.vad_enabled:
+            self._detector.reset()
+        self.config = config
+        self._detector.update(config.turn)
+
+    @property
+    def response_active(self) -> bool:
+        """Whether a response is being generated."""
+        return self._active is not None
+
+    # --- input audio ----------------------------------------------------------------------
+
+    async def append_audio(self, pcm: bytes) -> None:
+        """Feed PCM16 at the pipeline rate (16 kHz)."""
+        if not self.config.vad_enabled:
+            self._manual += pcm
+            overflow = len(self._manual) - _MAX_MANUAL_BUFFER_MS * _BYTES_PER_MS
+            if overflow > 0:
+                del self._manual[:overflow]
+            return
+        self._pending += pcm
+        frame = self._frame_bytes
+        while len(self._pending) >= frame:
+            chunk = bytes(self._pending[:frame])
+            del self._pending[:frame]
+            self._detector.agent_audible = self._agent_audible()
+            probability = self._vad.speech_probability(chunk)
+            for event in self._detector.push(chunk, probability):
+                await self._on_turn_event(event)
+
+    async def _on_turn_event(self, event: object) -> None:
+        match event:
+            case TurnSpeechStarted(audio_start_ms=start):
+                self._item_id = new_id("item")
+                await self._emit(SpeechStarted(self._item_id, start))
+                await self._barge_in()
+            case SilenceBegan(clip=clip):
+                self._start_speculation(clip)
+            case SpeechResumed():
+                self._drop_speculation()
+            case TurnEnded() as ended:
+                await self._turn_ended(ended)
+
+    def _agent_audible(self) -> bool:
+        return self._active is not None or self._clock.now() < self._audible_until
+
+    async def _barge_in(self) -> None:
+        if not self.config.interrupt_response:
+            return
+        if self._active is not None:
+            await self._cancel_active("turn_detected")
+        elif self._clock.now() < self._audible_until:
+            # Generation had finished but the client is still playing it: cut the stored text
+            # to what was heard so far (a client truncate, if it comes, refines this).
+            last = self._last_assistant()
+            if last is not None and last.id in self._progress:
+                played = (self._clock.now() - self._playback_start) * 1000
+                last.text = self._progress[last.id].text_heard(played)
+                last.status = "incomplete"
+                await self._record_message(last)
+            self._audible_until = 0.0
+
+    def _start_speculation(self, clip: bytes) -> None:
+        if not self.config.speculative_stt or self._tg is None:
+            return
+        self._drop_speculation()
+        task = self._tg.create_task(self._transcribe(clip))
+        self._speculation = (len(clip), task)
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation[1].cancel()
+            self._speculation = None
+
+    async def _turn_ended(self, ended: TurnEnded) -> None:
+        item_id = self._item_id or new_id("item")
+        self._item_id = None
+        # Audio arrives in real time, so the end of speech was this long ago.
+        behind_s = (self._detector.now_ms - ended.audio_end_ms) / 1000
+        self._speech_end_wall[item_id] = self._clock.now() - behind_s
+        await self._emit(SpeechStopped(item_id, ended.audio_end_ms))
+        speculation, self._speculation = self._speculation, None
+        reuse = speculation[1] if speculation and not ended.forced else None
+        if speculation and reuse is None:
+            speculation[1].cancel()
+        await self._commit_audio(
+            item_id, ended.clip, speculative=reuse, respond=self.config.create_response
+        )
+
+    # --- client commands ------------------------------------------------------------------
+
+    async def commit(self, *, event_id: str | None = None) -> None:
+        """``input_audio_buffer.commit``: the buffered audio becomes a user item."""
+        clip = bytes(self._manual)
+        if len(clip) < _MIN_COMMIT_MS * _BYTES_PER_MS:
+            await self._emit(
+                SessionProblem(
+                    "input_audio_buffer_commit_empty",
+                    f"Expected at least {_MIN_COMMIT_MS}ms of audio, but buffer only has "
+                    f"{len(clip) / _BYTES_PER_MS:.2f}ms of audio.",
+                    event_id=event_id,
+                )
+            )
+            return
+        self._manual.clear()
+        await self._commit_audio(new_id("item"), clip, speculative=None, respond=False)
+
+    async def clear_input(self) -> None:
+        """``input_audio_buffer.clear``."""
+        self._manual.clear()
+        self._pending.clear()
+        self._detector.reset()
+        self._drop_speculation()
+        await self._emit(InputCleared())
+
+    async def add_item(
+        self, item: Item, *, previous_item_id: str | None = None, event_id: str | None = None
+    ) -> None:
+        """``conversation.item.create``."""
+        try:
+            prev = self.conversation.add(item, previous_item_id=previous_item_id)
+        except KeyError:
+            await self._emit(
+                SessionProblem(
+                    "item_not_found",
+                    f"Item with id '{previous_item_id}' not found.",
+                    param="previous_item_id",
+                    event_id=event_id,
+                )
+            )
+            return
+        await self._emit(ItemAdded(item, prev))
+        if item.type == "message" and item.text:
+            await self._record_message(item)
+
+    async def delete_item(self, item_id: str, *, event_id: str | None = None) -> None:
+        """``conversation.item.delete``."""
+        if not self.conversation.delete(item_id):
+            await self._emit(
+                SessionProblem(
+                    "item_not_found",
+                    f"Item with id '{item_id}' not found.",
+                    param="item_id",
+                    event_id=event_id,
+                )
+            )
+            return
+        await self._emit(ItemDeleted(item_id))
+        if self._recorder:
+            await self._record(self._recorder.message_deleted(self.info.session_id, item_id))
+
+    async def truncate(
+        self, item_id: str, audio_end_ms: int, *, event_id: str | None = None
+    ) -> None:
+        """``conversation.item.truncate``: the client played only ``audio_end_ms`` of it."""
+        item = self.conversation.get(item_id)
+        if item is None or item.role != "assistant":
+            await self._emit(
+                SessionProblem(
+                    "item_not_found",
+                    f"Assistant item '{item_id}' not found.",
+                    param="item_id",
+                    event_id=event_id,
+                )
+            )
+            return
+        if audio_end_ms < 0 or audio_end_ms > item.audio_ms + 1:
+            await self._emit(
+                SessionProblem(
+                    "invalid_value",
+                    f"audio_end_ms {audio_end_ms} is beyond the item's {int(item.audio_ms)}ms of audio.",
+                    param="audio_end_ms",
+                    event_id=event_id,
+                )
+            )
+            return
+        if self._active is not None and self._active.item.id == item_id:
+            await self._cancel_active("client_cancelled")
+        progress = self._progress.get(item_id)
+        if progress is not None:
+            item.text = progress.text_heard(audio_end_ms)
+        item.audio_ms = audio_end_ms
+        item.status = "incomplete"
+        self._audible_until = 0.0
+        await self._emit(ItemTruncated(item_id, audio_end_ms))
+        await self._record_message(item)
+
+    async def create_response(
+        self, options: ResponseOptions | None = None, *, event_id: str | None = None
+    ) -> None:
+        """``response.create`` (or a turn's automatic response)."""
+        if self._active is not None:
+            await self._emit(
+                SessionProblem(
+                    "conversation_already_has_active_response",
+                    f"Conversation already has an active response in progress: "
+                    f"{self._active.response_id}. Wait until the response is finished before "
+                    "creating a new one.",
+                    event_id=event_id,
+                )
+            )
+            return
+        options = options or ResponseOptions()
+        audio = self.config.output_audio if options.output_audio is None else options.output_audio
+        item = Item(
+            id=new_id("item"),
+            role="assistant",
+            kind="output_audio" if audio else "output_text",
+            status="in_progress",
+            text="",
+        )
+        active = _Active(new_id("resp"), item, ReplyProgress())
+        self._active = active
+        active.task = self._spawn(self._respond(active, options, audio))
+
+    async def cancel_response(self, *, event_id: str | None = None) -> None:
+        """``response.cancel``."""
+        if self._active is None:
+            await self._emit(
+                SessionProblem(
+                    "response_cancel_not_active",
+                    "Cancellation failed: no active response found.",
+                    event_id=event_id,
+                )
+            )
+            return
+        await self._cancel_active("client_cancelled")
+
+    # --- the turn -------------------------------------------------------------------------
+
+    async def _commit_audio(
+        self,
+        item_id: str,
+        clip: bytes,
+        *,
+        speculative: asyncio.Task[Transcript] | None,
+        respond: bool,
+    ) -> None:
+        item = Item(
+            id=item_id,
+            role="user",
+            kind="input_audio",
+            audio=clip,
+            audio_ms=len(clip) / _BYTES_PER_MS,
+        )
+        prev = self.conversation.add(item)
+        await self._emit(InputCommitted(item, prev))
+        self._transcripts[item_id] = self._spawn(self._finish_user_turn(item, speculative, respond))
+
+    async def _finish_user_turn(
+        self, item: Item, speculative: asyncio.Task[Transcript] | None, respond: bool
+    ) -> None:
+        started = self._clock.now()
+        try:
+            transcript = (
+                await speculative if speculative else await self._transcribe(item.audio or b"")
+            )
+        except asyncio.CancelledError:
+            if speculative and speculative.cancelled() and not self._closed.is_set():
+                transcript = await self._transcribe(item.audio or b"")
+            else:
+                raise
+        except ProviderError as e:
+            log.warning(
+                "transcription failed", extra={"session_id": self.info.session_id, "error": str(e)}
+            )
+            await self._emit(TranscriptionFailed(item.id, str(e)))
+            return
+        finally:
+            self._transcripts.pop(item.id, None)
+        item.text = transcript.text
+        wait_ms = (self._clock.now() - started) * 1000
+        timings = {"stt_wait_ms": round(wait_ms, 1), "speculative": 1.0 if speculative else 0.0}
+        item.timings = timings
+        if self.config.transcribe_input:
+            await self._emit(TranscriptionCompleted(item.id, transcript.text, item.audio_ms / 1000))
+        await self._record_message(item)
+        if respond and transcript.text.strip():
+            await self.create_response()
+
+    async def _transcribe(self, clip: bytes) -> Transcript:
+        return await self._stt.transcribe(
+            AudioChunk(clip, PIPELINE_RATE),
+            language=self.config.language,
+            prompt=self.config.transcription_prompt,
+        )
+
+    async def _respond(self, active: _Active, options: ResponseOptions, audio: bool) -> None:
+        # Answer only once every committed user turn has its transcript.
+        pending = [t for t in self._transcripts.values() if t is not asyncio.current_task()]
+        if pending:
+            await asyncio.wait(pending)
+        item = active.item
+        user = self._last_user()
+        history = self.conversation.history()
+        if options.in_conversation:
+            self.conversation.add(item)
+        await self._emit(ResponseStarted(active.response_id, item, audio))
+        voice = options.voice or self.config.voice
+        instructions = (
+            options.instructions if options.instructions is not None else self.config.instructions
+        )
+        turn = BrainTurn(
+            text=user.text or "" if user else "",
+            history=history[:-1] if user else history,
+            instructions=instructions,
+        )
+        self._progress[item.id] = active.progress
+        while len(self._progress) > 8:
+            self._progress.pop(next(iter(self._progress)))
+        try:
+            await self._stream_reply(active, turn, voice=voice if audio else None, user=user)
+        except ProviderError as e:
+            log.warning(
+                "response failed", extra={"session_id": self.info.session_id, "error": str(e)}
+            )
+            await self._end_active(active, "failed", error=str(e))
+            return
+        await self._end_active(active, "completed")
+
+    async def _stream_reply(
+        self, active: _Active, turn: BrainTurn, *, voice: VoiceSettings | None, user: Item | None
+    ) -> None:
+        item = active.item
+        first_audio = True
+        async for out in run_reply(
+            self._brain,
+            turn,
+            tts=self._tts if voice else None,
+            voice=voice or VoiceSettings(),
+            progress=active.progress,
+        ):
+            match out:
+                case TextOut(text=text):
+                    item.text = (item.text or "") + text
+                    await self._emit(ResponseText(active.response_id, item.id, text))
+                case AudioOut(chunk=chunk):
+                    now = self._clock.now()
+                    if first_audio:
+                        first_audio = False
+                        self._playback_start = max(now, self._audible_until)
+                        self._note_first_audio(active, user, now)
+                    item.audio_ms += chunk.duration_ms
+                    self._audible_until = self._playback_start + item.audio_ms / 1000
+                    await self._emit(ResponseAudio(active.response_id, item.id, chunk))
+                case OutcomeOut(outcome=outcome):
+                    if self._recorder and user is not None:
+                        await self._record(
+                            self._recorder.command(
+                                self.info.session_id, user.id, user.text or "", outcome
+                            )
+                        )
+
+    def _note_first_audio(self, active: _Active, user: Item | None, now: float) -> None:
+        timings: dict[str, float] = {}
+        if user is not None and user.id in self._speech_end_wall:
+            end = self._speech_end_wall.pop(user.id)
+            timings["end_of_speech_to_first_audio_ms"] = round((now - end) * 1000, 1)
+        active.item.timings = timings
+
+    async def _cancel_active(self, reason: str) -> None:
+        active = self._active
+        if active is None or active.task is None:
+            return
+        active.task.cancel()
+        await asyncio.wait([active.task])
+        if self._active is active:
+            await self._end_active(active, "cancelled", reason=reason)
+
+    async def _end_active(
+        self, active: _Active, status: str, *, reason: str | None = None, error: str | None = None
+    ) -> None:
+        if self._active is not active:
+            return
+        self._active = None
+        item = active.item
+        item.status = "completed" if status == "completed" else "incomplete"
+        item.text = active.progress.text_sent
+        timings = dict(item.timings)
+        p = active.progress
+        for key, value in (
+            ("brain_first_ms", p.brain_first_ms),
+            ("tts_first_audio_ms", p.tts_first_audio_ms),
+        ):
+            if value is not None:
+                timings[key] = round(value, 1)
+        item.timings = timings
+        await self._emit(ResponseEnded(active.response_id, item, status, reason, error))
+        await self._record_message(item)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        if self._tg is None:
+            coro.close()
+            raise RuntimeError("session is not running")
+        return self._tg.create_task(self._guarded(coro))
+
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
+        # A bug in one turn must not end the session (or, via the TaskGroup, its siblings).
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("turn failed", extra={"session_id": self.info.session_id})
+            await self._emit(
+                SessionProblem("server_error", "The server hit an error.", type="server_error")
+            )
+
+    def _last_user(self) -> Item | None:
+        return next(
+            (
+                i
+                for i in reversed(list(self.conversation))
+                if i.type == "message" and i.role == "user"
+            ),
+            None,
+        )
+
+    def _last_assistant(self) -> Item | None:
+        return next(
+            (
+                i
+                for i in reversed(list(self.conversation))
+                if i.type == "message" and i.role == "assistant"
+            ),
+            None,
+        )
+
+    async def _record_message(self, item: Item) -> None:
+        if self._recorder is None or item.text is None:
+            return
+        record = MessageRecord(
+            session_id=self.info.session_id,
+            item_id=item.id,
+            role=item.role,
+            text=item.text,
+            status=item.status,
+            audio_ms=item.audio_ms or None,
+            timings=dict(item.timings),
+        )
+        await self._record(self._recorder.message(record))
+
+    async def _record(self, coro: Coroutine[Any, Any, None] | None) -> None:
+        if coro is None:
+            return
+        try:
+            await coro
+        except Exception:
+            log.exception("recording failed", extra={"session_id": self.info.session_id})
+
+
+def with_turn(config: SessionConfig, **changes: Any) -> SessionConfig:
+    """A copy of ``config`` with turn parameters changed."""
+    return replace(config, turn=replace(config.turn, **changes))

@@ -1,0 +1,1 @@
+"""The OpenAI Realtime wire protocol (GA): session config, event rendering, the WebSocket."""

@@ -1,0 +1,310 @@
+"""The Realtime session object (GA shape): defaults, ``session.update`` merging, validation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from voxdialog.audio.formats import WireFormat
+from voxdialog.audio.wire import format_to_ga, parse_ga_format
+from voxdialog.pipeline.session import SessionConfig
+from voxdialog.pipeline.turns import TurnConfig
+from voxdialog.providers.base import VoiceSettings
+from voxdialog.settings import TurnSettings
+
+_ECHOED = ("tracing", "prompt", "include", "truncation", "tool_choice", "tools")
+_KNOWN_TOP = {
+    "type",
+    "object",
+    "id",
+    "model",
+    "expires_at",
+    "output_modalities",
+    "instructions",
+    "audio",
+    "max_output_tokens",
+    "voxdialog",
+    *_ECHOED,
+}
+
+
+class ConfigError(ValueError):
+    """An invalid ``session.update``; nothing of it is applied."""
+
+    def __init__(self, message: str, *, param: str, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+def default_session(
+    *, session_id: str, model: str, turns: TurnSettings, expires_at: int, kind: str = "realtime"
+) -> dict[str, Any]:
+    """The effective session a new connection starts with."""
+    turn_detection = {
+        "type": "server_vad",
+        "threshold": turns.threshold,
+        "prefix_padding_ms": turns.prefix_padding_ms,
+        "silence_duration_ms": turns.silence_duration_ms,
+        "idle_timeout_ms": None,
+        "create_response": kind == "realtime",
+        "interrupt_response": True,
+    }
+    pcm = {"type": "audio/pcm", "rate": 24000}
+    audio_input = {
+        "format": dict(pcm),
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": turn_detection,
+    }
+    if kind == "transcription":
+        return {
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": session_id,
+            "expires_at": expires_at,
+            "include": None,
+            "audio": {"input": {**audio_input, "transcription": {"model": "whisper-1"}}},
+        }
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": session_id,
+        "model": model,
+        "expires_at": expires_at,
+        "output_modalities": ["audio"],
+        "instructions": "",
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "truncation": "auto",
+        "tracing": None,
+        "prompt": None,
+        "include": None,
+        "audio": {
+            "input": audio_input,
+            "output": {"format": dict(pcm), "voice": "alloy", "speed": 1.0},
+        },
+    }
+
+
+def merge_session(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a ``session.update`` patch; raise ConfigError (and change nothing) if invalid."""
+    if not isinstance(patch, Mapping):
+        raise ConfigError("session must be an object.", param="session", code="invalid_type")
+    merged = copy.deepcopy(dict(current))
+    for key, value in patch.items():
+        if key not in _KNOWN_TOP:
+            raise ConfigError(
+                f"Unknown parameter: 'session.{key}'.",
+                param=f"session.{key}",
+                code="unknown_parameter",
+            )
+        if key in ("id", "object", "expires_at"):
+            continue
+        if key == "type":
+            if value != current["type"]:
+                raise ConfigError(f"Cannot change session type to {value!r}.", param="session.type")
+        elif key == "model":
+            if value != current.get("model"):
+                raise ConfigError("Cannot change the model of a session.", param="session.model")
+        elif key == "output_modalities":
+            if value not in (["audio"], ["text"]):
+                raise ConfigError(
+                    "output_modalities must be ['audio'] or ['text'].",
+                    param="session.output_modalities",
+                )
+            merged[key] = list(value)
+        elif key == "instructions":
+            if not isinstance(value, str) or len(value) > 32_000:
+                raise ConfigError(
+                    "instructions must be a string (at most 32000 characters).",
+                    param="session.instructions",
+                )
+            merged[key] = value
+        elif key == "max_output_tokens":
+            if value != "inf" and not (isinstance(value, int) and 1 <= value <= 4096):
+                raise ConfigError(
+                    "max_output_tokens must be 1..4096 or 'inf'.", param="session.max_output_tokens"
+                )
+            merged[key] = value
+        elif key == "audio":
+            merged["audio"] = _merge_audio(merged.get("audio", {}), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_audio(current: dict[str, Any], patch: Any) -> dict[str, Any]:
+    if not isinstance(patch, Mapping):
+        raise ConfigError("audio must be an object.", param="session.audio", code="invalid_type")
+    audio = copy.deepcopy(current)
+    for side, fields in patch.items():
+        if side not in audio or not isinstance(fields, Mapping):
+            raise ConfigError(
+                f"Unknown parameter: 'session.audio.{side}'.",
+                param=f"session.audio.{side}",
+                code="unknown_parameter",
+            )
+        for key, value in fields.items():
+            param = f"session.audio.{side}.{key}"
+            audio[side][key] = _audio_field(side, key, value, param)
+    return audio
+
+
+def _audio_field(side: str, key: str, value: Any, param: str) -> Any:
+    if key == "format":
+        try:
+            return format_to_ga(parse_ga_format(value))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ConfigError(str(e) or "invalid audio format", param=param) from e
+    if side == "input" and key == "turn_detection":
+        return _turn_detection(value, param)
+    if side == "input" and key in ("transcription", "noise_reduction"):
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be an object or null.", param=param)
+        return dict(value) if value is not None else None
+    if side == "output" and key == "voice":
+        if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+            return dict(value)
+        if not isinstance(value, str) or not value or len(value) > 64:
+            raise ConfigError("voice must be a name or {'id': ...}.", param=param)
+        return value
+    if side == "output" and key == "speed":
+        if not isinstance(value, int | float) or not 0.25 <= value <= 1.5:
+            raise ConfigError("speed must be between 0.25 and 1.5.", param=param)
+        return float(value)
+    raise ConfigError(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
+
+
+def _turn_detection(value: Any, param: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or value.get("type") not in ("server_vad", "semantic_vad"):
+        raise ConfigError(
+            "turn_detection.type must be 'server_vad' or 'semantic_vad'.", param=f"{param}.type"
+        )
+    out: dict[str, Any] = {
+        "type": value["type"],
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 500,
+        "idle_timeout_ms": None,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    if value["type"] == "semantic_vad":
+        out = {
+            "type": "semantic_vad",
+            "eagerness": value.get("eagerness", "auto"),
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    bounds = {
+        "threshold": (0.0, 1.0),
+        "prefix_padding_ms": (0, 5000),
+        "silence_duration_ms": (100, 10_000),
+        "idle_timeout_ms": (5000, 30_000),
+    }
+    for key, item in value.items():
+        if key == "type":
+            continue
+        if key in bounds:
+            low, high = bounds[key]
+            if item is None and key == "idle_timeout_ms":
+                out[key] = None
+                continue
+            if (
+                isinstance(item, bool)
+                or not isinstance(item, int | float)
+                or not low <= item <= high
+            ):
+                raise ConfigError(
+                    f"{key} must be between {low} and {high}.",
+                    param=f"{param}.{key}",
+                    code="integer_below_min_value"
+                    if isinstance(item, int | float) and item < low
+                    else "invalid_value",
+                )
+            out[key] = item
+        elif key in ("create_response", "interrupt_response"):
+            if not isinstance(item, bool):
+                raise ConfigError(f"{key} must be a boolean.", param=f"{param}.{key}")
+            out[key] = item
+        elif key == "eagerness" and item in ("low", "medium", "high", "auto"):
+            out[key] = item
+        else:
+            raise ConfigError(
+                f"Unknown parameter: '{param}.{key}'.",
+                param=f"{param}.{key}",
+                code="unknown_parameter",
+            )
+    return out
+
+
+_EAGERNESS_SILENCE_MS = {"low": 1200, "medium": 700, "auto": 700, "high": 400}
+
+
+def to_pipeline(session: Mapping[str, Any], base: TurnSettings) -> SessionConfig:
+    """The pipeline's view of the effective session."""
+    audio_in = session["audio"]["input"]
+    td = audio_in.get("turn_detection")
+    turn = TurnConfig(
+        threshold=base.threshold,
+        prefix_padding_ms=base.prefix_padding_ms,
+        silence_duration_ms=base.silence_duration_ms,
+        min_speech_ms=base.min_speech_ms,
+        max_utterance_ms=int(base.max_utterance_s * 1000),
+        interrupt_min_speech_ms=base.interrupt_min_speech_ms,
+    )
+    if td is not None and td["type"] == "server_vad":
+        turn = TurnConfig(
+            threshold=float(td["threshold"]),
+            prefix_padding_ms=int(td["prefix_padding_ms"]),
+            silence_duration_ms=int(td["silence_duration_ms"]),
+            min_speech_ms=turn.min_speech_ms,
+            max_utterance_ms=turn.max_utterance_ms,
+            interrupt_min_speech_ms=turn.interrupt_min_speech_ms,
+        )
+    elif td is not None:
+        silence = _EAGERNESS_SILENCE_MS.get(str(td.get("eagerness", "auto")), 700)
+        turn = TurnConfig(
+            threshold=base.threshold,
+            prefix_padding_ms=base.prefix_padding_ms,
+            silence_duration_ms=silence,
+            min_speech_ms=turn.min_speech_ms,
+            max_utterance_ms=turn.max_utterance_ms,
+            interrupt_min_speech_ms=turn.interrupt_min_speech_ms,
+        )
+    transcription = audio_in.get("transcription")
+    output = session["audio"].get("output", {})
+    voice = output.get("voice", "alloy")
+    is_realtime = session["type"] == "realtime"
+    return SessionConfig(
+        turn=turn,
+        vad_enabled=td is not None,
+        create_response=bool(td and td.get("create_response", True)) and is_realtime,
+        interrupt_response=bool(td and td.get("interrupt_response", True)),
+        speculative_stt=base.speculative_stt,
+        transcribe_input=transcription is not None,
+        language=(transcription or {}).get("language"),
+        transcription_prompt=(transcription or {}).get("prompt"),
+        output_audio=session.get("output_modalities", ["audio"]) == ["audio"],
+        voice=VoiceSettings(
+            voice=voice["id"] if isinstance(voice, dict) else str(voice),
+            speed=float(output.get("speed", 1.0)),
+        ),
+        instructions=str(session.get("instructions", "")),
+    )
+
+
+def input_format(session: Mapping[str, Any]) -> WireFormat:
+    """The input audio format."""
+    return parse_ga_format(session["audio"]["input"]["format"])
+
+
+def output_format(session: Mapping[str, Any]) -> WireFormat:
+    """The output audio format (transcription sessions have none: PCM 24 kHz)."""
+    output = session["audio"].get("output")
+    return parse_ga_format(output["format"] if output else {"type": "audio/pcm", "rate": 24000})

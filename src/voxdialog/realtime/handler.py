@@ -1,0 +1,306 @@
+"""The ``/v1/realtime`` WebSocket: auth at the handshake, then client events <-> VoiceSession."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from voxdialog.audio.formats import AudioChunk
+from voxdialog.audio.wire import InputDecoder, OutputEncoder
+from voxdialog.pipeline.events import ResponseAudio, ResponseEnded, SessionEvent
+from voxdialog.pipeline.ids import new_id
+from voxdialog.pipeline.recorder import SessionInfo
+from voxdialog.pipeline.session import VoiceSession
+from voxdialog.realtime.commands import CommandError, dispatch
+from voxdialog.realtime.config import (
+    default_session,
+    input_format,
+    output_format,
+    to_pipeline,
+)
+from voxdialog.realtime.render import ResponseRenderer, error_event
+from voxdialog.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_OUTBOX_SIZE = 1024
+_AUDIO_DELTA_MS = 500
+
+
+def _credential(ws: WebSocket) -> tuple[str | None, str | None]:
+    """The bearer key and the subprotocol to select (browsers send the key as a subprotocol)."""
+    header = ws.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), None
+    offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")]
+    key = next(
+        (
+            p.removeprefix("openai-insecure-api-key.")
+            for p in offered
+            if p.startswith("openai-insecure-api-key.")
+        ),
+        None,
+    )
+    chosen = "realtime" if "realtime" in offered else None
+    return key or ws.query_params.get("token"), chosen
+
+
+async def _refuse(
+    ws: WebSocket,
+    subprotocol: str | None,
+    code: str,
+    message: str,
+    close_code: int,
+    error_type: str = "invalid_request_error",
+) -> None:
+    # Like the hosted service: complete the upgrade, send one error, then close.
+    await ws.accept(subprotocol=subprotocol)
+    event = error_event(code, message, type=error_type)
+    event["event_id"] = new_id("event")
+    await ws.send_text(json.dumps(event))
+    await ws.close(code=close_code, reason=f"{error_type}.{code}"[:120])
+
+
+async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
+    """Serve one Realtime connection."""
+    key, subprotocol = _credential(ws)
+    scope = await runtime.authenticate(key)
+    if scope is None:
+        await _refuse(
+            ws,
+            subprotocol,
+            "invalid_api_key",
+            "Incorrect API key provided." if key else "Missing bearer credential.",
+            3000,
+        )
+        return
+    if ws.headers.get("openai-beta", "").startswith("realtime=") or any(
+        p.strip() == "openai-beta.realtime-v1"
+        for p in ws.headers.get("sec-websocket-protocol", "").split(",")
+    ):
+        await _refuse(
+            ws,
+            subprotocol,
+            "beta_api_shape_disabled",
+            "The beta Realtime API shape is not supported; use the GA interface.",
+            4000,
+        )
+        return
+    if ws.query_params.get("call_id"):
+        await _refuse(ws, subprotocol, "invalid_value", "call_id is not supported here.", 4000)
+        return
+    kind = "transcription" if ws.query_params.get("intent") == "transcription" else "realtime"
+    model = ws.query_params.get("model") or runtime.settings.model_name
+    session_id = new_id("sess")
+    if not runtime.sessions.try_add(session_id):
+        await _refuse(
+            ws,
+            subprotocol,
+            "session_limit_reached",
+            "Too many concurrent sessions; try again later.",
+            1013,
+            "server_error",
+        )
+        return
+    try:
+        await ws.accept(subprotocol=subprotocol)
+        connection = RealtimeConnection(
+            ws,
+            runtime,
+            session_id=session_id,
+            kind=kind,
+            model=model,
+            scope_info=SessionInfo(session_id=session_id, scope=scope, model=model),
+        )
+        await connection.serve()
+    finally:
+        runtime.sessions.remove(session_id)
+
+
+class RealtimeConnection:
+    """One accepted Realtime socket and its VoiceSession."""
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        runtime: Runtime,
+        *,
+        session_id: str,
+        kind: str,
+        model: str,
+        scope_info: SessionInfo,
+    ) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        settings = runtime.settings
+        self.limits = settings.limits
+        self.session = default_session(
+            session_id=session_id,
+            model=model,
+            turns=settings.turns,
+            expires_at=int(time.time() + self.limits.max_session_s),
+            kind=kind,
+        )
+        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(_OUTBOX_SIZE)
+        self._dead = False
+        self.decoder = InputDecoder(input_format(self.session))
+        self._encoders: dict[str, OutputEncoder] = {}
+        self.renderer = ResponseRenderer(
+            conversation_id=new_id("conv"),
+            output_format=self.session["audio"]
+            .get("output", {})
+            .get("format", {"type": "audio/pcm", "rate": 24000}),
+            voice=self.session["audio"].get("output", {}).get("voice"),
+        )
+        assert runtime.vad and runtime.stt and runtime.tts, "models are not loaded"
+        self.voice = VoiceSession(
+            info=scope_info,
+            config=to_pipeline(self.session, settings.turns),
+            vad=runtime.vad.open_stream(16_000),
+            stt=runtime.stt,
+            tts=runtime.tts,
+            brain=runtime.brain.open_session(scope_info.scope),
+            emit=self._on_event,
+            recorder=runtime.recorder,
+            max_items=self.limits.max_conversation_items,
+        )
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Queue a server event (waits when the client reads slowly: backpressure)."""
+        if self._dead:
+            return
+        event.setdefault("event_id", new_id("event"))
+        # event_id first, as the hosted service sends it.
+        await self._outbox.put({"event_id": event.pop("event_id"), **event})
+
+    async def serve(self) -> None:
+        """Run until the client leaves, the session expires or it idles out."""
+        await self.send({"type": "session.created", "session": self.session})
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.voice.run())
+                writer = tg.create_task(self._write())
+                try:
+                    await self._read()
+                finally:
+                    self.voice.close()
+                    if not self._dead:
+                        await self._outbox.put(None)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await writer
+        except* (WebSocketDisconnect, ConnectionError):
+            pass
+
+    async def _read(self) -> None:
+        deadline = time.monotonic() + self.limits.max_session_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await self.send(
+                    error_event(
+                        "session_expired",
+                        "Your session hit the maximum duration.",
+                        type="invalid_request_error",
+                    )
+                )
+                return
+            try:
+                async with asyncio.timeout(min(remaining, self.limits.idle_timeout_s)):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                continue
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                await self.send(
+                    error_event("invalid_event", "Binary frames are not supported; send JSON text.")
+                )
+                continue
+            await self._handle_text(text)
+
+    async def _handle_text(self, text: str) -> None:
+        if len(text) > self.limits.ws_max_message_bytes:
+            await self.send(
+                error_event(
+                    "message_too_large",
+                    f"Event is larger than the {self.limits.ws_max_message_bytes} byte limit.",
+                )
+            )
+            return
+        try:
+            event = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            await self.send(error_event("invalid_json", "The event is not valid JSON."))
+            return
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            await self.send(
+                error_event(
+                    "invalid_event", "An event must be an object with a type.", param="type"
+                )
+            )
+            return
+        event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        try:
+            await dispatch(self, event)
+        except CommandError as e:
+            await self.send(error_event(e.code, str(e), param=e.param, event_id=event_id))
+
+    def append_audio(self, audio_b64: str) -> bytes:
+        """Decode an append's audio to pipeline PCM; raises CommandError if malformed."""
+        try:
+            raw = base64.b64decode(audio_b64, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise CommandError("invalid_value", "audio is not valid base64.", param="audio") from e
+        return self.decoder.decode(raw)
+
+    async def _on_event(self, event: SessionEvent) -> None:
+        encoded: bytes | None = None
+        if isinstance(event, ResponseAudio):
+            encoder = self._encoders.get(event.response_id)
+            if encoder is None:
+                encoder = OutputEncoder(
+                    output_format(self.session), source_rate=event.chunk.sample_rate
+                )
+                self._encoders[event.response_id] = encoder
+            encoded = encoder.encode(event.chunk)
+            for piece in _split(
+                encoded, output_format(self.session).bytes_per_ms * _AUDIO_DELTA_MS
+            ):
+                for out in self.renderer.render(event, encoded_audio=piece):
+                    await self.send(out)
+            return
+        if isinstance(event, ResponseEnded):
+            encoder = self._encoders.pop(event.response_id, None)
+            tail = encoder.flush() if encoder is not None else b""
+            if tail and event.status == "completed":
+                # The resampler holds back a few ms; release them before the done events.
+                flushed = ResponseAudio(event.response_id, event.item.id, AudioChunk(b"", 0))
+                for out in self.renderer.render(flushed, encoded_audio=tail):
+                    await self.send(out)
+        for out in self.renderer.render(event, encoded_audio=encoded):
+            await self.send(out)
+
+    async def _write(self) -> None:
+        while (event := await self._outbox.get()) is not None:
+            try:
+                await self.ws.send_text(json.dumps(event))
+            except (WebSocketDisconnect, RuntimeError, ConnectionError):
+                # The client is gone: stop producers from blocking on a dead socket.
+                self._dead = True
+                while not self._outbox.empty():
+                    self._outbox.get_nowait()
+                return
+
+
+def _split(data: bytes, size: int) -> list[bytes]:
+    size = max(2, size - size % 2)
+    return [data[i : i + size] for i in range(0, len(data), size)] or [b""]

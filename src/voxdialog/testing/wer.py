@@ -1,0 +1,38 @@
+"""Word error rate with the light text normalisation used to score transcripts in tests."""
+
+from __future__ import annotations
+
+import re
+
+_NOT_WORD = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
+
+
+def normalize_words(text: str) -> list[str]:
+    """Lower-case, drop punctuation (apostrophes inside words stay), split on whitespace.
+
+    Hyphens split words, so "twenty-one" and "twenty one" compare equal.
+    """
+    return _NOT_WORD.sub(" ", text.lower().replace("-", " ")).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, after ``normalize_words``.
+
+    An empty reference scores 0.0 against an empty hypothesis and 1.0 against anything else.
+    """
+    ref, hyp = normalize_words(reference), normalize_words(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    previous = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, start=1):
+        current = [i]
+        for j, hyp_word in enumerate(hyp, start=1):
+            current.append(
+                min(
+                    previous[j] + 1,  # deletion
+                    current[j - 1] + 1,  # insertion
+                    previous[j - 1] + (ref_word != hyp_word),  # substitution or match
+                )
+            )
+        previous = current
+    return previous[-1] / len(ref)
