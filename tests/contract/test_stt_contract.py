@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -178,6 +179,33 @@ async def test_whisper_model_errors_become_non_retryable_provider_errors(
         await whisper.transcribe(AudioChunk(tone(1000), 16_000))
 
     assert excinfo.value.retryable is False
+
+
+@pytest.mark.models
+async def test_whisper_drops_unconfident_segments_it_thinks_are_not_speech(
+    whisper: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def segment(text: str, *, no_speech_prob: float, avg_logprob: float) -> SimpleNamespace:
+        return SimpleNamespace(
+            start=0.0, end=1.0, text=text, words=None,
+            no_speech_prob=no_speech_prob, avg_logprob=avg_logprob,
+        )  # fmt: skip
+
+    def scripted(*args: Any, **kwargs: Any) -> Any:
+        segments = [
+            segment(" Turn off the lights.", no_speech_prob=0.1, avg_logprob=-0.2),
+            segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-1.4),  # invented on silence
+            segment(" Please.", no_speech_prob=0.9, avg_logprob=-0.3),  # quiet but confident
+            segment(" Now.", no_speech_prob=0.3, avg_logprob=-1.5),  # unsure but speech-like
+        ]
+        return iter(segments), SimpleNamespace(language="en")
+
+    monkeypatch.setattr(whisper._model, "transcribe", scripted)
+
+    transcript = await whisper.transcribe(AudioChunk(tone(1000), 16_000))
+
+    assert transcript.text == "Turn off the lights. Please. Now."
+    assert len(transcript.segments) == 3
 
 
 @pytest.mark.models

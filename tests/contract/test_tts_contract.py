@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from voxdialog.providers.local.piper_tts import PiperTTS
+    from voxdialog.providers.local.whisper_stt import WhisperSTT
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 THREE_SENTENCES = "I added the task to your list. It is due on Friday. Do you want a reminder?"
@@ -188,15 +189,30 @@ async def test_piper_streams_one_chunk_per_sentence(piper: PiperTTS) -> None:
     assert len(await collect(piper, THREE_SENTENCES)) == 3
 
 
-@pytest.mark.models
-async def test_piper_round_trip_through_whisper_keeps_the_words(piper: PiperTTS) -> None:
+@pytest.fixture(scope="module")
+def whisper() -> WhisperSTT:
     from voxdialog.providers.local.whisper_stt import WhisperSTT
 
-    text = "Please remind me to call the dentist tomorrow morning at nine."
+    return WhisperSTT()
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please remind me to call the dentist tomorrow morning at nine.",
+        # Long enough to be cut at its commas: the pieces must still join into clear speech.
+        "When you get to the station, take the second exit on the left, walk past the bakery, "
+        "cross the bridge over the river, and keep going until you see a big red door.",
+    ],
+)
+async def test_piper_round_trip_through_whisper_keeps_the_words(
+    piper: PiperTTS, whisper: WhisperSTT, text: str
+) -> None:
     chunks = await collect(piper, text)
     spoken = AudioChunk(b"".join(c.pcm for c in chunks), chunks[0].sample_rate)
 
-    transcript = await WhisperSTT().transcribe(spoken)
+    transcript = await whisper.transcribe(spoken)
 
     assert word_error_rate(text, transcript.text) <= 0.2, transcript.text
 

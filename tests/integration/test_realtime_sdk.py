@@ -21,6 +21,7 @@ from tests.integration.realtime_client import (
     types,
 )
 from voxdialog.testing.signals import load_wav_pcm16
+from voxdialog.testing.wer import word_error_rate
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -42,9 +43,10 @@ def client(server: LiveServer, key: str | None = None) -> AsyncOpenAI:
 
 async def speak_command(server: LiveServer, text: str) -> bytes:
     """A spoken command as 24 kHz PCM, synthesized by the server's own /v1/audio/speech."""
-    response = await client(server).audio.speech.create(
-        model="tts-1", voice="alloy", input=text, response_format="pcm")
-    return response.content
+    async with client(server) as api:
+        response = await api.audio.speech.create(
+            model="tts-1", voice="alloy", input=text, response_format="pcm")
+        return response.content
 
 
 async def voice_turn(conn: Any, pcm24: bytes, *, speed: float = 1.0) -> list[Any]:
@@ -60,8 +62,7 @@ async def voice_turn(conn: Any, pcm24: bytes, *, speed: float = 1.0) -> list[Any
 async def test_connect_update_and_a_spoken_turn_with_recorded_speech(
     live_server: LiveServer, speech_manifest: dict[str, SpeechClip]
 ) -> None:
-    clip = speech_manifest["misc/jfk.wav"] if "misc/jfk.wav" in speech_manifest else next(
-        c for c in speech_manifest.values() if c.corpus.startswith("JFK"))
+    clip = speech_manifest["librispeech_test_clean/1089-134691-0001.wav"]
     pcm = to_pcm24(load_wav_pcm16(clip.path).pcm)
     async with client(live_server).realtime.connect(model="local-voice") as conn:
         created = await conn.recv()
@@ -83,7 +84,7 @@ async def test_connect_update_and_a_spoken_turn_with_recorded_speech(
         "input_audio_buffer.speech_stopped") < names.index("response.created")
     transcript = next(e for e in events
                       if e.type == "conversation.item.input_audio_transcription.completed")
-    assert "ask not what your country can do for you" in transcript.transcript.lower()
+    assert word_error_rate(clip.transcript, transcript.transcript) <= 0.35
     assert reply_audio_bytes(events) > 24_000 * 2 * 0.5  # at least half a second of speech
     assert reply_transcript(events)
     done = events[-1]
@@ -111,7 +112,7 @@ async def test_talking_over_a_reply_cancels_it_and_truncation_cuts_the_stored_te
     live_server: LiveServer,
 ) -> None:
     question = await speak_command(live_server, "What can you do?")
-    interruption = await speak_command(live_server, "Stop, add a task to buy milk.")
+    interruption = await speak_command(live_server, "Add a task to buy milk.")
     async with client(live_server).realtime.connect(model="local-voice") as conn:
         await conn.session.update(session=VOICE_SESSION)
         sender = asyncio.create_task(stream_pcm24(conn, silence24(300) + question + silence24(

@@ -34,6 +34,10 @@ _RELATIVE = token_pattern(
     rf"|next weekend|the end of the week|end of the week|end of day){_PART}"
 )
 _WEEKDAY_RE = token_pattern(rf"{_PREP}(?:(?P<next>next|this) )?{_WEEKDAY}{_PART}")
+_IN_MINUTES = token_pattern(
+    rf"(?:in|within) (?P<n>{CARDINAL}|a|an|half an|a half|a couple of|a few|to|too)"
+    r" (?P<unit>minutes?|mins?|hours?|hrs?)(?: from now)?"
+)
 _IN_DAYS = token_pattern(
     rf"(?:(?:in|within) )?(?P<n>{CARDINAL}|a|an|to|too|a couple of|a few) (?P<unit>days?|weeks?)"
     r"(?: time)?(?: from (?:now|today))?"
@@ -259,6 +263,16 @@ def cut_due(words: Words, *, today: dt.date, now: dt.time | None = None) -> tupl
     Times: "at 5 pm", "at 3:30", "at seven thirty", "half past four", "at noon". A time said
     without a date is today's, or tomorrow's when ``now`` is already past it.
     """
+    found = words.search(_IN_MINUTES) if now is not None else None
+    if found is not None and now is not None:
+        match, first, last = found
+        amount = match.group("n")
+        n = {"half an": 0.5, "a half": 0.5, "a couple of": 2, "a few": 3}.get(amount)
+        n = n or number_value(amount, loose=True) or 1
+        minutes = n * 60 if match.group("unit").startswith("h") else n
+        when = dt.datetime.combine(today, now) + dt.timedelta(minutes=minutes)
+        at = when.time().replace(second=0, microsecond=0)
+        return words.without(first, last), Due(date=when.date(), time=at)
     rest, date, part = _cut_date(words, today)
     rest, time, ambiguous = _cut_time(rest, part)
     if date is None:

@@ -46,6 +46,9 @@ _PRIORITY_PHRASES = (
     ),
 )
 
+_HEAD_LEVEL = token_pattern(
+    r"^(?:add|ad|create|new|put)(?: (?:an?|the))? (?P<level>urgent|important|critical)"
+)
 _PROJECT_PHRASES = (
     # "for project home to fix the fence": the name runs to the next connector.
     token_pattern(
@@ -70,6 +73,7 @@ _REF_NUMBER = token_pattern(
     rf"(?:(?:the )?(?:number|no|one|{TASK_WORD}|thing)(?: number)?)"
     rf" (?P<num>{CARDINAL}|to|too|for|won)"
 )
+_REF_BARE_NUMBER = token_pattern(rf"(?P<num>{CARDINAL})")
 _REF_PRONOUN = token_pattern(
     r"(?:it|that|this|that one|this one|the one|that task|this task|the task|the same one)"
 )
@@ -84,6 +88,7 @@ _TRAILING_LIST = token_pattern(
     rf"(?:to|on|onto|in|into|as|two) (?:a |my |the |our )?(?:new )?(?:{TASK_NOUN}|{TASK_WORD}"
     r"|reminders?|list of tasks|shopping list)$"
 )
+_HOMOPHONE_VERBS = {"by": "buy", "bye": "buy", "right": "write", "rite": "write"}
 _DANGLING = frozenset(
     ("to", "on", "at", "by", "due", "for", "in", "and", "until", "before", "with")
 )
@@ -102,6 +107,10 @@ class TaskRef:
 def cut_priority(words: Words) -> tuple[Words, Priority | None]:
     """Remove priority phrases ("high priority", "an urgent task", "..., it's important")."""
     found: Priority | None = None
+    head = words.search(_HEAD_LEVEL)
+    if head is not None:  # "add urgent: fix the roof": only the level word goes
+        found = _LEVELS[head[0].group("level")]
+        words = words.without(head[2] - 1, head[2])
     for pattern in _PRIORITY_PHRASES:
         words, match = words.cut(pattern)
         if match is not None and found is None:
@@ -137,6 +146,11 @@ def clean_title(words: Words) -> str:
             words = words.slice(0, -1)
         while words and words.norm[0] in _DANGLING_HEAD:
             words = words.slice(1)
+    if len(words) > 1 and words.norm[0] in _HOMOPHONE_VERBS:
+        # A title never starts with "by" ("by Friday" is cut as a date): it is "buy".
+        verb = _HOMOPHONE_VERBS[words.norm[0]]
+        orig = verb.capitalize() if words.orig[0][:1].isupper() else verb
+        words = Words((orig, *words.orig[1:]), (verb, *words.norm[1:]))
     return words.original()
 
 
@@ -153,7 +167,7 @@ def task_ref(words: Words, *, alternatives: tuple[Words, ...] = ()) -> TaskRef:
         value = ordinal_value(word)
         if value:
             return TaskRef(ordinal=value)
-    number = _REF_NUMBER.fullmatch(text)
+    number = _REF_NUMBER.fullmatch(text) or _REF_BARE_NUMBER.fullmatch(text)
     if number:
         value = number_value(number.group("num"), loose=True)
         if value:

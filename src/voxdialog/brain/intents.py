@@ -103,7 +103,9 @@ _REF_LEAD = token_pattern(
     rf"^(?:(?:the|my|that)(?: {TASK_WORD})?|{TASK_WORD})(?: (?:called|named))?"
 )
 _COMPLETE_VERB = token_pattern(
+    # "take off" is Whisper's "tick off"; completing is also the safer reading.
     r"^(?:mark|mock|marked|march|mark off|check off|checkoff|checked off|tick off|ticked off"
+    r"|take off|took off"
     r"|cross off|crossed off|cross out|strike off|strike out|scratch off|complete|completed"
     r"|compete|competed|completes|finish|finished|finnish|close|close out|done with|i finished"
     r"|i just finished|i completed|i just completed|ive finished|ive just finished|ive completed"
@@ -120,10 +122,11 @@ _SET_PRIORITY = token_pattern(
 _DELETE_VERB = token_pattern(
     r"^(?:delete|deleted|deletes|deleting|the lead|dilete|delite|remove|removed|removes|cancel"
     r"|cancelled|canceled|drop|erase|scratch|get rid of|forget|forget about|discard|trash"
-    r"|throw away|take off|kill|eliminate)"
+    r"|throw away|kill|eliminate)"
 )
 _DELETE_TAIL = token_pattern(
-    rf"(?:from|off|of|on|in|out of) (?:my |the |our )?(?:{TASK_NOUN}|todos|to do list|reminders)$"
+    r"(?:from|off|of|on|in|out of|for) (?:my |the |our )?"
+    rf"(?:{TASK_NOUN}|todos|to do list|reminders)$"
 )
 _LIST_VERB = token_pattern(
     r"^(?:list|lists|show|show me|read|read me|read out|tell me|give me|what are|whats|what is"
@@ -154,7 +157,8 @@ _LIST_QUESTION = token_pattern(
     r"(?: do| get done| planned| on| left| going on)?$|^what (?:should|must) i do(?: next)?$"
 )
 _ADD_VERB = (
-    r"(?:add|ad|adds|added|adding|plus|create|make|new|put|insert|log|write|set up|enter|save)"
+    r"(?:add|ad|adds|added|adding|plus|create|make|new|put|insert|log|write|set up|set|enter"
+    r"|save)"
 )
 _ADD_MISHEARD_VERB = r"(?:at|and|had|odd|ed|it|that)"
 _ADD_TASK = token_pattern(
@@ -164,16 +168,25 @@ _ADD_TASK = token_pattern(
     rf"|^(?:a )?new (?P<noun2>{TASK_WORD})(?: (?:to|two|too|that|called|named|is|for))?"
     rf"|^(?:a|an) (?P<noun3>{TASK_WORD}) (?:to|two|too|that|called|named)"
 )
+_TRIGGERS = [
+    "remind me", "remember", "dont let me forget", "dont forget", "do not forget", "i need",
+    "i have", "ive got", "i got", "i must", "i should", "i gotta", "i have got", "make a note",
+    "make a note that i need", "note", "make sure", "make sure i", "make sure to",
+    "i need to remember", "need", "have", "i still need", "i still have", "we need", "we have",
+    "note to self", "set a reminder", "create a reminder", "add a reminder",
+]  # fmt: skip
 _ADD_TRIGGER = token_pattern(
-    r"^(?:remind me|remember|dont let me forget|dont forget|do not forget|i need|i have"
-    r"|ive got|i got|i must|i should|i gotta|i have got|make a note|make a note that i need"
-    r"|note|make sure|make sure i|make sure to|i need to remember|need|have|i still need"
-    r"|i still have|we need|we have|note to self)"
+    # Longest first, so "note to self" wins over "note".
+    rf"^(?:{'|'.join(sorted(_TRIGGERS, key=len, reverse=True))})"
     r"(?: (?:to|about|that i need to|that i have to|that i|that|of))?"
 )
+_LIST_NAME = rf"(?:my |the |our )?(?:\S+ )?(?:{TASK_NOUN}|to do list)"
 _ADD_TO_LIST = token_pattern(
     r"^(?P<verb>add|ad|put|stick|throw|pop|write|jot|at)"
-    rf" (?P<rest>.+?) (?:to|on|onto|in|into|two) (?:my |the )?(?:{TASK_NOUN}|to do list)$"
+    rf" (?P<rest>.+?) (?:to|on|onto|in|into|two) {_LIST_NAME}$"
+)
+_ADD_LIST_HEAD = token_pattern(
+    rf"^(?:add|ad|put|write|at) (?:to|on|onto|in|into) {_LIST_NAME}(?: (?:that|to))?"
 )
 _QUESTION = token_pattern(
     r"^(?:what|whats|how|hows|where|wheres|when|who|whos|why|is|are|do|does|did|can|will|would"
@@ -350,6 +363,9 @@ def _add(words: Words, today: dt.date, now: dt.time | None) -> Command | None:
         match, _, _ = found
         first = rest.text.count(" ", 0, match.start("rest"))
         after = rest.slice(first, first + match.group("rest").count(" ") + 1)
+        confidence = 0.85
+    elif (found := rest.search(_ADD_LIST_HEAD)) is not None:
+        after = rest.slice(found[2])
         confidence = 0.85
     else:
         after, head = rest.cut(_ADD_TRIGGER)

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class _JsonFormatter(logging.Formatter):
@@ -44,3 +44,6 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries that narrate every step at INFO: keep their warnings only.
+    for noisy in ("alembic", "faster_whisper", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -125,7 +125,7 @@ class VoiceSession:
         self._pending = bytearray()
         self._manual = bytearray()
         self._item_id: str | None = None
-        self._speculation: tuple[int, asyncio.Task[Transcript]] | None = None
+        self._speculation: tuple[int, asyncio.Task[Transcript | ProviderError]] | None = None
         self._transcripts: dict[str, asyncio.Task[None]] = {}
         self._active: _Active | None = None
         self._progress: dict[str, ReplyProgress] = {}
@@ -134,6 +134,7 @@ class VoiceSession:
         self._speech_end_wall: dict[str, float] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._closed = asyncio.Event()
+        self._running = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class VoiceSession:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
+                self._running.set()
                 await self._closed.wait()
                 for task in list(self._transcripts.values()):
                     task.cancel()
@@ -176,6 +178,7 @@ class VoiceSession:
 
     async def append_audio(self, pcm: bytes) -> None:
         """Feed PCM16 at the pipeline rate (16 kHz)."""
+        await self._running.wait()
         if not self.config.vad_enabled:
             self._manual += pcm
             overflow = len(self._manual) - _MAX_MANUAL_BUFFER_MS * _BYTES_PER_MS
@@ -228,7 +231,7 @@ class VoiceSession:
         if not self.config.speculative_stt or self._tg is None:
             return
         self._drop_speculation()
-        task = self._tg.create_task(self._transcribe(clip))
+        task = self._tg.create_task(self._transcribe_quietly(clip))
         self._speculation = (len(clip), task)
 
     def _drop_speculation(self) -> None:
@@ -255,6 +258,7 @@ class VoiceSession:
 
     async def commit(self, *, event_id: str | None = None) -> None:
         """``input_audio_buffer.commit``: the buffered audio becomes a user item."""
+        await self._running.wait()
         clip = bytes(self._manual)
         if len(clip) < _MIN_COMMIT_MS * _BYTES_PER_MS:
             await self._emit(
@@ -271,6 +275,7 @@ class VoiceSession:
 
     async def clear_input(self) -> None:
         """``input_audio_buffer.clear``."""
+        await self._running.wait()
         self._manual.clear()
         self._pending.clear()
         self._detector.reset()
@@ -281,6 +286,7 @@ class VoiceSession:
         self, item: Item, *, previous_item_id: str | None = None, event_id: str | None = None
     ) -> None:
         """``conversation.item.create``."""
+        await self._running.wait()
         try:
             prev = self.conversation.add(item, previous_item_id=previous_item_id)
         except KeyError:
@@ -299,6 +305,7 @@ class VoiceSession:
 
     async def delete_item(self, item_id: str, *, event_id: str | None = None) -> None:
         """``conversation.item.delete``."""
+        await self._running.wait()
         if not self.conversation.delete(item_id):
             await self._emit(
                 SessionProblem(
@@ -317,6 +324,7 @@ class VoiceSession:
         self, item_id: str, audio_end_ms: int, *, event_id: str | None = None
     ) -> None:
         """``conversation.item.truncate``: the client played only ``audio_end_ms`` of it."""
+        await self._running.wait()
         item = self.conversation.get(item_id)
         if item is None or item.role != "assistant":
             await self._emit(
@@ -353,6 +361,7 @@ class VoiceSession:
         self, options: ResponseOptions | None = None, *, event_id: str | None = None
     ) -> None:
         """``response.create`` (or a turn's automatic response)."""
+        await self._running.wait()
         if self._active is not None:
             await self._emit(
                 SessionProblem(
@@ -379,6 +388,7 @@ class VoiceSession:
 
     async def cancel_response(self, *, event_id: str | None = None) -> None:
         """``response.cancel``."""
+        await self._running.wait()
         if self._active is None:
             await self._emit(
                 SessionProblem(
@@ -397,7 +407,7 @@ class VoiceSession:
         item_id: str,
         clip: bytes,
         *,
-        speculative: asyncio.Task[Transcript] | None,
+        speculative: asyncio.Task[Transcript | ProviderError] | None,
         respond: bool,
     ) -> None:
         item = Item(
@@ -412,13 +422,18 @@ class VoiceSession:
         self._transcripts[item_id] = self._spawn(self._finish_user_turn(item, speculative, respond))
 
     async def _finish_user_turn(
-        self, item: Item, speculative: asyncio.Task[Transcript] | None, respond: bool
+        self,
+        item: Item,
+        speculative: asyncio.Task[Transcript | ProviderError] | None,
+        respond: bool,
     ) -> None:
         started = self._clock.now()
         try:
-            transcript = (
-                await speculative if speculative else await self._transcribe(item.audio or b"")
-            )
+            result = await speculative if speculative else None
+            if result is None or isinstance(result, ProviderError):
+                # No speculation, or it failed: one clean attempt on the whole turn.
+                result = await self._transcribe(item.audio or b"")
+            transcript = result
         except asyncio.CancelledError:
             if speculative and speculative.cancelled() and not self._closed.is_set():
                 transcript = await self._transcribe(item.audio or b"")
@@ -441,6 +456,15 @@ class VoiceSession:
         await self._record_message(item)
         if respond and transcript.text.strip():
             await self.create_response()
+
+    async def _transcribe_quietly(self, clip: bytes) -> Transcript | ProviderError:
+        # Speculation must never fail the TaskGroup: its error is handed to whoever awaits it.
+        try:
+            return await self._transcribe(clip)
+        except ProviderError as e:
+            return e
+        except Exception as e:
+            return ProviderError(f"transcription crashed: {type(e).__name__}", retryable=False)
 
     async def _transcribe(self, clip: bytes) -> Transcript:
         return await self._stt.transcribe(

@@ -39,7 +39,7 @@ _AVG_LOGPROB = -1.0
 class _Request:
     """One transcription as the worker thread sees it."""
 
-    audio: npt.NDArray[np.float32]
+    clip: AudioChunk
     language: str | None
     prompt: str | None
     word_timestamps: bool
@@ -127,7 +127,7 @@ class WhisperSTT:
         if duration_s < MIN_CLIP_S:
             return Transcript(text="", language=self._language(language), duration_s=duration_s)
         request = _Request(
-            audio=_to_float32_16k(clip.pcm, clip.sample_rate),
+            clip=clip,
             language=self._language(language),
             prompt=prompt or None,
             word_timestamps=word_timestamps,
@@ -166,8 +166,9 @@ class WhisperSTT:
     def _run(self, request: _Request) -> tuple[list[TranscriptSegment], str | None]:
         """Blocking: decode in this thread, consuming faster-whisper's lazy generator here."""
         try:
+            audio = _to_float32_16k(request.clip)  # here, off the loop: long uploads take a while
             raw_segments, info = self._model.transcribe(
-                request.audio,
+                audio,
                 language=request.language,
                 beam_size=self._beam_size,
                 vad_filter=False,  # the pipeline has already cut the turn with Silero
@@ -179,7 +180,7 @@ class WhisperSTT:
                 initial_prompt=request.prompt,
             )
             segments = [_segment(raw) for raw in raw_segments if not _is_hallucination(raw)]
-        except Exception as e:  # CTranslate2 / tokenizer errors are untyped
+        except Exception as e:  # soxr, CTranslate2 and tokenizer errors are untyped
             raise ProviderError(f"Whisper transcription failed: {e}", retryable=False) from e
         language = info.language if isinstance(info.language, str) else request.language
         return segments, language
@@ -191,10 +192,10 @@ def _release(gate: asyncio.Semaphore, work: asyncio.Future[Any]) -> None:
         work.exception()  # mark it retrieved: an abandoned call must not log "never retrieved"
 
 
-def _to_float32_16k(pcm: bytes, sample_rate: int) -> npt.NDArray[np.float32]:
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    if sample_rate != PIPELINE_RATE:
-        samples = np.asarray(soxr.resample(samples, sample_rate, PIPELINE_RATE), np.float32)
+def _to_float32_16k(clip: AudioChunk) -> npt.NDArray[np.float32]:
+    samples = np.frombuffer(clip.pcm, dtype="<i2").astype(np.float32) / 32768.0
+    if clip.sample_rate != PIPELINE_RATE:
+        samples = np.asarray(soxr.resample(samples, clip.sample_rate, PIPELINE_RATE), np.float32)
     return samples
 
 

@@ -1,0 +1,212 @@
+"""VoiceSession with fakes: turns, speculation, responses, barge-in, truncation, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from voxdialog.brain.base import BrainEvent, BrainTurn, CommandOutcome, ReplyText, Scope
+from voxdialog.pipeline.events import (
+    InputCommitted,
+    ResponseAudio,
+    ResponseEnded,
+    ResponseStarted,
+    SessionEvent,
+    SessionProblem,
+    SpeechStarted,
+    TranscriptionCompleted,
+)
+from voxdialog.pipeline.recorder import SessionInfo
+from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.testing.fakes import FakeSTT, FakeTTS, FakeVAD
+from voxdialog.testing.signals import silence, tone
+
+SCOPE = Scope("t1", "u1")
+
+
+class ScriptedBrain:
+    """Answers every turn with fixed sentences (for pipeline tests only)."""
+
+    def __init__(self, sentences: list[str]) -> None:
+        self.sentences = sentences
+        self.turns: list[BrainTurn] = []
+
+    async def respond(self, turn: BrainTurn) -> AsyncIterator[BrainEvent]:
+        self.turns.append(turn)
+        for sentence in self.sentences:
+            yield ReplyText(sentence + " ")
+        yield CommandOutcome(intent="scripted", confidence=1.0, success=True)
+
+
+class Harness:
+    def __init__(self, *, stt: FakeSTT, tts: FakeTTS, brain: ScriptedBrain,
+                 config: SessionConfig | None = None) -> None:
+        self.events: list[SessionEvent] = []
+        self.tts = tts
+        self.brain = brain
+        self.session = VoiceSession(
+            info=SessionInfo("sess_1", SCOPE, "local-voice"),
+            config=config or SessionConfig(transcribe_input=True),
+            vad=FakeVAD().open_stream(16_000), stt=stt, tts=tts, brain=brain, emit=self._emit)
+
+    async def _emit(self, event: SessionEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[SessionEvent]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait_for(self, kind: type, count: int = 1, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.of(kind)) < count:
+                await asyncio.sleep(0.005)
+
+
+async def test_a_spoken_turn_is_transcribed_and_answered_with_audio() -> None:
+    h = Harness(stt=FakeSTT(["add milk"]), tts=FakeTTS(), brain=ScriptedBrain(["Done.", "Ok."]))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(silence(300) + tone(800) + silence(900))
+        await h.wait_for(ResponseEnded)
+        h.session.close()
+    assert [type(e).__name__ for e in h.events[:3]] == [
+        "SpeechStarted", "SpeechStopped", "InputCommitted"]
+    transcript = h.of(TranscriptionCompleted)[0]
+    assert isinstance(transcript, TranscriptionCompleted)
+    assert transcript.transcript == "add milk"
+    ended = h.of(ResponseEnded)[0]
+    assert isinstance(ended, ResponseEnded)
+    assert ended.status == "completed"
+    assert ended.item.text == "Done. Ok."
+    assert h.brain.turns[0].text == "add milk"
+    assert h.tts.texts == ["Done.", "Ok."]
+    assert h.of(ResponseAudio)
+
+
+async def test_speculative_transcription_is_reused_when_the_turn_ends() -> None:
+    stt = FakeSTT(["hello there"])
+    h = Harness(stt=stt, tts=FakeTTS(), brain=ScriptedBrain(["Hi."]))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(tone(640) + silence(200))
+        await asyncio.sleep(0.01)  # the speculative STT runs during the silence
+        await h.session.append_audio(silence(600))
+        await h.wait_for(ResponseEnded)
+        h.session.close()
+    assert len(stt.clips) == 1
+    committed = h.of(InputCommitted)[0]
+    assert isinstance(committed, InputCommitted)
+    assert committed.item.timings["speculative"] == 1.0
+
+
+async def test_speech_resuming_discards_the_speculation() -> None:
+    stt = FakeSTT(["first try", "whole sentence"], delay_s=0.05)
+    h = Harness(stt=stt, tts=FakeTTS(), brain=ScriptedBrain(["Ok."]))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(tone(640) + silence(200))
+        await asyncio.sleep(0.01)
+        await h.session.append_audio(tone(640) + silence(900))
+        await h.wait_for(ResponseEnded)
+        h.session.close()
+    texts = [e.transcript for e in h.of(TranscriptionCompleted)
+             if isinstance(e, TranscriptionCompleted)]
+    assert len(texts) == 1
+    assert h.brain.turns[0].text == texts[0]
+    assert len(stt.clips) >= 2  # the resumed turn was transcribed again, whole
+
+
+async def test_barge_in_cancels_the_reply_and_keeps_only_the_sent_text() -> None:
+    tts = FakeTTS(chunk_ms=100, chunk_delay_s=0.05)
+    brain = ScriptedBrain(["First sentence here.", "Second sentence is long.", "Third one."])
+    h = Harness(stt=FakeSTT(["tell me", "stop"]), tts=tts, brain=brain)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(tone(640) + silence(700))
+        await h.wait_for(ResponseAudio)
+        # A cough (160 ms) while the agent speaks does not interrupt ...
+        await h.session.append_audio(tone(160) + silence(300))
+        assert not h.of(ResponseEnded)
+        assert len(h.of(SpeechStarted)) == 1
+        # ... but real speech does.
+        await h.session.append_audio(tone(400))
+        await h.wait_for(ResponseEnded)
+        await h.session.append_audio(silence(700))
+        await h.wait_for(ResponseEnded, count=2)
+        h.session.close()
+    first = h.of(ResponseEnded)[0]
+    assert isinstance(first, ResponseEnded)
+    assert first.status == "cancelled"
+    assert first.reason == "turn_detected"
+    assert first.item.text and "Third one." not in first.item.text
+    assert tts.cancelled >= 1
+
+
+async def test_truncate_cuts_the_stored_text_to_the_audio_heard() -> None:
+    tts = FakeTTS(ms_per_char=50)
+    brain = ScriptedBrain(["One two three four.", "Five six seven eight."])
+    h = Harness(stt=FakeSTT(["go"]), tts=tts, brain=brain)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(tone(640) + silence(700))
+        await h.wait_for(ResponseEnded)
+        ended = h.of(ResponseEnded)[0]
+        assert isinstance(ended, ResponseEnded)
+        first_ms = len("One two three four.") * 50
+        await h.session.truncate(ended.item.id, int(first_ms + 10))
+        h.session.close()
+    assert ended.item.text == "One two three four."
+    assert ended.item.status == "incomplete"
+
+
+async def test_a_second_response_while_one_is_active_is_refused() -> None:
+    tts = FakeTTS(chunk_delay_s=0.05)
+    h = Harness(stt=FakeSTT(), tts=tts, brain=ScriptedBrain(["A long answer here."]))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.create_response()
+        await h.wait_for(ResponseStarted)
+        await h.session.create_response(event_id="evt_2")
+        await h.session.cancel_response()
+        await h.session.cancel_response(event_id="evt_3")
+        h.session.close()
+    problems = [e for e in h.events if isinstance(e, SessionProblem)]
+    assert [(p.code, p.event_id) for p in problems] == [
+        ("conversation_already_has_active_response", "evt_2"),
+        ("response_cancel_not_active", "evt_3")]
+    ended = h.of(ResponseEnded)[0]
+    assert isinstance(ended, ResponseEnded)
+    assert (ended.status, ended.reason) == ("cancelled", "client_cancelled")
+
+
+async def test_a_failing_transcription_is_reported_and_the_session_goes_on() -> None:
+    h = Harness(stt=FakeSTT(["second"], fail_first=2, retryable=False), tts=FakeTTS(),
+                brain=ScriptedBrain(["Ok."]))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(tone(640) + silence(700))
+        await asyncio.sleep(0.05)
+        await h.session.append_audio(tone(640) + silence(700))
+        await h.wait_for(ResponseEnded)
+        h.session.close()
+    names = [type(e).__name__ for e in h.events]
+    assert "TranscriptionFailed" in names
+    assert h.brain.turns[-1].text == "second"
+
+
+async def test_manual_commit_needs_100_ms_of_audio() -> None:
+    config = SessionConfig(vad_enabled=False, create_response=False)
+    h = Harness(stt=FakeSTT(["typed"]), tts=FakeTTS(), brain=ScriptedBrain(["Ok."]),
+                config=config)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(tone(50))
+        await h.session.commit(event_id="c1")
+        await h.session.append_audio(tone(200))
+        await h.session.commit()
+        await h.session.create_response()
+        await h.wait_for(ResponseEnded)
+        h.session.close()
+    problem = h.of(SessionProblem)[0]
+    assert isinstance(problem, SessionProblem)
+    assert problem.code == "input_audio_buffer_commit_empty"
+    assert h.brain.turns[0].text == "typed"
