@@ -174,6 +174,7 @@ async def test_whisper_model_errors_become_non_retryable_provider_errors(
         raise RuntimeError("decoder exploded")
 
     monkeypatch.setattr(whisper._model, "transcribe", broken)
+    monkeypatch.setattr(whisper._window, "transcribe", lambda audio: None)  # the full path
 
     with pytest.raises(ProviderError, match="decoder exploded") as excinfo:
         await whisper.transcribe(AudioChunk(tone(1000), 16_000))
@@ -201,6 +202,7 @@ async def test_whisper_drops_unconfident_segments_it_thinks_are_not_speech(
         return iter(segments), SimpleNamespace(language="en")
 
     monkeypatch.setattr(whisper._model, "transcribe", scripted)
+    monkeypatch.setattr(whisper._window, "transcribe", lambda audio: None)  # the full path
 
     transcript = await whisper.transcribe(AudioChunk(tone(1000), 16_000))
 
@@ -264,3 +266,24 @@ async def test_fake_stt_delay_is_an_await_that_a_timeout_can_cut() -> None:
         await asyncio.wait_for(stt.transcribe(AudioChunk(tone(500), 16_000)), timeout=0.01)
 
     assert len(stt.clips) == 1
+
+
+async def test_whisper_errors_on_the_short_window_path_become_provider_errors(
+    whisper: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(audio: object) -> None:
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(whisper._window, "transcribe", broken)
+    with pytest.raises(ProviderError) as failure:
+        await whisper.transcribe(AudioChunk(tone(1000), 16_000))
+    assert not failure.value.retryable
+
+
+async def test_whisper_short_window_and_full_path_agree_on_recorded_speech(
+    whisper: WhisperSTT, speech_manifest: dict[str, SpeechClip]
+) -> None:
+    clip = load_wav_pcm16(speech_manifest["librispeech_test_clean/1089-134691-0001.wav"].path)
+    fast = await whisper.transcribe(clip)
+    full = await whisper.transcribe(clip, word_timestamps=True)
+    assert word_error_rate(full.text, fast.text) <= 0.1

@@ -74,7 +74,11 @@ class AssistantSession:
     async def respond(self, turn: BrainTurn) -> AsyncIterator[BrainEvent]:
         """Answer one turn: short spoken sentences, then exactly one ``CommandOutcome``."""
         started = time.perf_counter()
-        reply = await self._reply(turn.text)
+        try:
+            reply = await self._reply(turn.text)
+        except Exception as e:  # a bug must cost one answer, never the conversation
+            log.error("assistant turn failed", exc_info=True)
+            reply = Reply(Intent.UNKNOWN, list(replies.INTERNAL_ERROR), False, 0.0, {}, repr(e))
         outcome = CommandOutcome(
             intent=str(reply.intent),
             confidence=max(0.0, min(1.0, reply.confidence)),

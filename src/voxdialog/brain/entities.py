@@ -49,20 +49,25 @@ _PRIORITY_PHRASES = (
 _HEAD_LEVEL = token_pattern(
     r"^(?:add|ad|create|new|put)(?: (?:an?|the))? (?P<level>urgent|important|critical)"
 )
+# A project name is one to three words, none of them a function word ("finish the project
+# report" has no project "finish the").
+_NAME_WORD = r"(?!(?:the|a|an|my|our|your|to|two|too|for|this|that|of|and|with)(?!\S))\S+"
+_NAME = rf"(?P<name>{_NAME_WORD}(?: {_NAME_WORD}){{0,2}}?)"
+_AFTER_NAME = r"(?=$| (?:to|two|too|that)(?!\S))"
 _PROJECT_PHRASES = (
     # "for project home to fix the fence": the name runs to the next connector.
     token_pattern(
         r"(?:to|in|into|for|under|on|from|of|at) (?:the |my |our )?project (?:called |named )?"
-        r"(?P<name>\S+(?: \S+){0,2}?)(?= (?:to|two|too|that)(?!\S)|$)"
+        rf"{_NAME}{_AFTER_NAME}"
     ),
     token_pattern(
-        r"(?:to|in|into|for|under|on|from|of|at|onto) (?:the |my |our )?"
-        r"(?P<name>(?!the |my )\S+(?: \S+){0,2}?) projects?"
+        rf"(?:to|in|into|for|under|on|from|of|at|onto) (?:the |my |our )?{_NAME} projects?"
+        rf"{_AFTER_NAME}"
     ),
 )
 _LIST_PROJECT_PHRASES = (
-    token_pattern(r"(?:the |my )?project (?:called |named )?(?P<name>\S+(?: \S+)?)(?: tasks?)?$"),
-    token_pattern(r"(?:the |my )(?P<name>\S+(?: \S+)?) project(?: tasks?)?$"),
+    token_pattern(rf"(?:the |my )?project (?:called |named )?{_NAME}(?: tasks?)?$"),
+    token_pattern(rf"(?:the |my ){_NAME} project(?: tasks?)?$"),
 )
 
 _REF_ORDINAL = token_pattern(
@@ -85,8 +90,8 @@ _LEADING_JUNK = token_pattern(
     )
 )
 _TRAILING_LIST = token_pattern(
-    rf"(?:to|on|onto|in|into|as|two) (?:a |my |the |our )?(?:new )?(?:{TASK_NOUN}|{TASK_WORD}"
-    r"|reminders?|list of tasks|shopping list)$"
+    rf"(?:to|on|onto|in|into|as|two) (?:a |my |the |our )?(?:new )?(?:{TASK_NOUN}|todos?"
+    r"|tasks?|reminders?|list of tasks|shopping list|to do)$"
 )
 _HOMOPHONE_VERBS = {"by": "buy", "bye": "buy", "right": "write", "rite": "write"}
 _DANGLING = frozenset(

@@ -19,7 +19,7 @@ from voxdialog.brain.entities import (
 )
 from voxdialog.brain.phrases import leading_answer, small_talk, strip_filler, yes_or_no
 from voxdialog.brain.tasks import Priority
-from voxdialog.brain.words import Words, repeated, token_pattern
+from voxdialog.brain.words import Words, longest_first, repeated, token_pattern
 
 
 class Intent(enum.StrEnum):
@@ -104,13 +104,16 @@ _REF_LEAD = token_pattern(
 )
 _COMPLETE_VERB = token_pattern(
     # "take off" is Whisper's "tick off"; completing is also the safer reading.
-    r"^(?:mark|mock|marked|march|mark off|check off|checkoff|checked off|tick off|ticked off"
-    r"|take off|took off"
-    r"|cross off|crossed off|cross out|strike off|strike out|scratch off|complete|completed"
-    r"|compete|competed|completes|finish|finished|finnish|close|close out|done with|i finished"
-    r"|i just finished|i completed|i just completed|ive finished|ive just finished|ive completed"
-    r"|i have finished|i have completed|ive done|i have done|i did|i just did|im done with"
-    r"|i am done with|im finished with|i am finished with|we finished|done)"
+    "^"
+    + longest_first(
+        "mark|mock|marked|march|mark off|check off|checkoff|checked off|tick off|ticked off"
+        "|take off|took off|cross off|crossed off|cross out|strike off|strike out|scratch off"
+        "|complete|completed|compete|competed|completes|finish|finished|finnish|close|close out"
+        "|done with|i finished|i just finished|i completed|i just completed|ive finished"
+        "|ive just finished|ive completed|i have finished|i have completed|ive done|i have done"
+        "|i did|i just did|im done with|i am done with|im finished with|i am finished with"
+        "|we finished|done"
+    )
 )
 _COMPLETE_TAIL = token_pattern(
     r"(?:(?:as|is|has|a|us|at|so|was|to) )?(?:done|complete|completed|finished|finish|dun)$"
@@ -120,9 +123,12 @@ _SET_PRIORITY = token_pattern(
     r"(?:as|to) (?:an? )?(?:urgent|important|critical|high priority|low priority|priority)$"
 )
 _DELETE_VERB = token_pattern(
-    r"^(?:delete|deleted|deletes|deleting|the lead|dilete|delite|remove|removed|removes|cancel"
-    r"|cancelled|canceled|drop|erase|scratch|get rid of|forget|forget about|discard|trash"
-    r"|throw away|kill|eliminate)"
+    "^"
+    + longest_first(
+        "delete|deleted|deletes|deleting|the lead|dilete|delite|remove|removed|removes|cancel"
+        "|cancelled|canceled|drop|erase|scratch|get rid of|forget|forget about|discard|trash"
+        "|throw away|kill|eliminate"
+    )
 )
 _DELETE_TAIL = token_pattern(
     r"(?:from|off|of|on|in|out of|for) (?:my |the |our )?"
@@ -142,7 +148,8 @@ _LIST_LEAD = token_pattern(
     r"|do|is|there|up|we|us|out))*"
 )
 _LIST_NOUN = token_pattern(
-    r".*\b(?:tasks?|tests|desks|todos?|to dos?|to do|list|agenda|schedule|reminders|things"
+    r".*\b(?:tasks?|tests?|desks?|tusks?|texts|casks|todos?|to dos?|to do|list|agenda|schedule"
+    r"|reminders|things"
     r"|anything|everything|plans|stuff|items|due|pending|outstanding|left|remaining)\b.*"
 )
 _LIST_BARE = token_pattern(
@@ -176,9 +183,9 @@ _TRIGGERS = [
     "note to self", "set a reminder", "create a reminder", "add a reminder",
 ]  # fmt: skip
 _ADD_TRIGGER = token_pattern(
-    # Longest first, so "note to self" wins over "note".
-    rf"^(?:{'|'.join(sorted(_TRIGGERS, key=len, reverse=True))})"
-    r"(?: (?:to|about|that i need to|that i have to|that i|that|of))?"
+    "^"
+    + longest_first("|".join(_TRIGGERS))
+    + r"(?: (?:to|about|that i need to|that i have to|that i|that|of))?"
 )
 _LIST_NAME = rf"(?:my |the |our )?(?:\S+ )?(?:{TASK_NOUN}|to do list)"
 _ADD_TO_LIST = token_pattern(
@@ -349,9 +356,9 @@ def _list(words: Words, today: dt.date) -> Command | None:
 
 
 def _add(words: Words, today: dt.date, now: dt.time | None) -> Command | None:
-    rest, project = cut_project(words)
+    rest, due = cut_due(words, today=today, now=now)
+    rest, project = cut_project(rest)
     rest, priority = cut_priority(rest)
-    rest, due = cut_due(rest, today=today, now=now)
     confidence = 0.0
     after, head = rest.cut(_ADD_TASK)
     if head is not None:
@@ -390,9 +397,9 @@ def _add_with_title(
     words: Words, today: dt.date, now: dt.time | None, *, confidence: float
 ) -> Command:
     """Everything said is the title ("I want to buy milk", or the answer to "What's the task?")."""
-    rest, project = cut_project(words)
+    rest, due = cut_due(words, today=today, now=now)
+    rest, project = cut_project(rest)
     rest, priority = cut_priority(rest)
-    rest, due = cut_due(rest, today=today, now=now)
     title = clean_title(rest)
     return Command(
         Intent.ADD_TASK,

@@ -21,6 +21,7 @@ HELP = (
     "oat milk, or create a project called garden.",
 )
 DIDNT_CATCH = ("Sorry, I didn't catch that.", f"You can say things like: {EXAMPLES}.")
+INTERNAL_ERROR = ("Sorry, something went wrong on my side.", "Please say that again.")
 STORE_ERROR = ("Sorry, I couldn't reach your task list just now.", "Please try again in a moment.")
 
 

@@ -25,7 +25,7 @@ UNIT_VALUES: dict[str, int] = {w: i for i, w in enumerate(_UNITS)}
 ORDINAL_VALUES: dict[str, int] = {w: i for i, w in enumerate(_ORDINAL_UNITS)} | _ORDINAL_TENS
 
 _GLUED = [
-    (re.compile(r"\b([ap])\.\s?m\b\.?", re.IGNORECASE), r"\1m"),  # "p.m." -> "pm"
+    (re.compile(r"(?<![A-Za-z])([ap])\.\s?m\b\.?", re.IGNORECASE), r"\1m"),  # "p.m." -> "pm"
     (re.compile(r"(\d)\s*([ap]m)\b", re.IGNORECASE), r"\1 \2"),  # "3pm" -> "3 pm"
     (re.compile(r"\b(\d{1,2})\.(\d\d)\b"), r"\1:\2"),  # "7.30" -> "7:30"
     (re.compile(r"\bto-dos?\b", re.IGNORECASE), "todo"),
@@ -114,6 +114,15 @@ class Words:
 def token_pattern(source: str) -> re.Pattern[str]:
     """Compile a pattern over ``Words.text`` that only matches whole tokens."""
     return re.compile(rf"(?<!\S)(?:{source})(?!\S)")
+
+
+def longest_first(alternatives: str) -> str:
+    """A group of ``|``-separated alternatives, longest first.
+
+    Regex alternation takes the first alternative that fits, so "mark off X" would match
+    "mark" and leave "off" in the title; longest first makes "mark off" win.
+    """
+    return "(?:" + "|".join(sorted(alternatives.split("|"), key=len, reverse=True)) + ")"
 
 
 def repeated(alternatives: str) -> str:

@@ -330,6 +330,21 @@ async def test_store_errors_are_apologised_for(seeded):
     assert outcome.success
 
 
+async def test_an_internal_error_costs_one_answer_not_the_conversation(seeded, monkeypatch):
+    session = session_for(seeded)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("parser bug")
+
+    monkeypatch.setattr("voxdialog.brain.assistant.parse_command", broken)
+    spoken, outcome = await say(session, "add a task to buy bread")
+    assert spoken.startswith("Sorry, something went wrong")
+    assert (outcome.success, outcome.error) == (False, "ValueError('parser bug')")
+    monkeypatch.undo()
+    _, outcome = await say(session, "add a task to buy bread")
+    assert outcome.success
+
+
 async def test_abandoning_a_reply_keeps_the_session_usable(seeded):
     session = session_for(seeded)
     stream = session.respond(BrainTurn("what are my tasks"))

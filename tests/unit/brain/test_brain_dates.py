@@ -77,6 +77,13 @@ def test_a_bare_time_already_past_today_means_tomorrow_and_a_bare_evening_hour_m
     assert due("call mom at 8", now=dt.time(9, 0))[1:] == (WEDNESDAY, dt.time(20, 0))
 
 
+def test_in_minutes_and_hours_count_from_now():
+    assert due("check the oven in 20 minutes") == ("check the oven", WEDNESDAY, dt.time(9, 20))
+    assert due("call back in half an hour")[2] == dt.time(9, 30)
+    late = due("call back in two hours", now=dt.time(23, 30))
+    assert late[1:] == (dt.date(2025, 6, 12), dt.time(1, 30))
+
+
 def test_numbers_that_are_not_times_stay_in_the_title():
     assert due("look at two options") == ("look at two options", None, None)
     assert due("buy 2 apples") == ("buy 2 apples", None, None)

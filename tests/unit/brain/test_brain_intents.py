@@ -72,6 +72,27 @@ def test_projects_are_taken_out_of_the_title(text, project):
     assert (command.title, command.project) == ("Prune the roses", project)
 
 
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("Note to self, buy batteries", "Buy batteries"),
+        ("Put milk on the shopping list", "Milk"),
+        ("Add to my list pick up the kids", "Pick up the kids"),
+        ("Set a reminder to call Sarah", "Call Sarah"),
+        ("Add by eggs to my list.", "Buy eggs"),  # a title never starts with "by"
+        ("I want to learn Spanish", "Learn Spanish"),
+    ],
+)
+def test_other_ways_to_add_a_task(text, title):
+    command = parse(text)
+    assert (command.intent, command.title) == (Intent.ADD_TASK, title)
+
+
+def test_add_urgent_colon_is_a_priority_not_part_of_the_title():
+    command = parse("Add urgent: fix the roof")
+    assert (command.title, command.priority) == ("Fix the roof", Priority.HIGH)
+
+
 def test_titles_keep_names_and_inner_words():
     command = parse("Add a task to send the report to Anna on Monday at 10 am")
     assert command.title == "Send the report to Anna"
@@ -146,12 +167,15 @@ def test_complete_and_delete_keep_the_heard_title_for_matching(text, intent, que
         ("delete the last one", -1),
         ("delete the 3rd task", 3),
         ("mark the first one as done", 1),
+        ("Rename task 2 to buy almond milk", 2),
+        ("complete 3", 3),
     ],
 )
 def test_ordinals_refer_to_positions(text, ordinal):
     command = parse(text)
-    assert command.target is not None
-    assert command.target.ordinal == ordinal
+    target = command.renames[0].target if command.renames else command.target
+    assert target is not None
+    assert target.ordinal == ordinal
 
 
 def test_it_and_that_one_are_pronoun_references():

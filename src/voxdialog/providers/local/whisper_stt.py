@@ -15,6 +15,7 @@ import numpy.typing as npt
 import soxr
 
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
+from voxdialog.providers.local.whisper_window import ShortWindow
 from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
@@ -91,6 +92,7 @@ class WhisperSTT:
         except Exception as e:  # CTranslate2 raises untyped RuntimeError/ValueError
             raise ProviderUnavailable(f"cannot load Whisper model {path}: {e}") from e
         self._english_only = not bool(self._model.model.is_multilingual)
+        self._window = ShortWindow(self._model)
         self._beam_size = beam_size
         self._max_concurrency = max_concurrency
         # asyncio primitives bind to the loop that first waits on them; keep one per loop so the
@@ -147,6 +149,8 @@ class WhisperSTT:
         work.add_done_callback(partial(_release, gate))
         segments, detected = await asyncio.shield(work)
         text = "".join(segment.text for segment in segments).strip()
+        if not any(ch.isalnum() for ch in text):
+            text = ""  # a lone "." or "..." from near-silence is not speech
         return Transcript(
             text=text, language=detected, duration_s=duration_s, segments=tuple(segments)
         )
@@ -167,6 +171,12 @@ class WhisperSTT:
         """Blocking: decode in this thread, consuming faster-whisper's lazy generator here."""
         try:
             audio = _to_float32_16k(request.clip)  # here, off the loop: long uploads take a while
+            if self._english_only and not request.word_timestamps and not request.prompt:
+                short = self._window.transcribe(audio)
+                if short is not None:
+                    spoken = any(ch.isalnum() for ch in short.text)
+                    kept = [_segment(short)] if spoken and not _is_hallucination(short) else []
+                    return kept, request.language
             raw_segments, info = self._model.transcribe(
                 audio,
                 language=request.language,
