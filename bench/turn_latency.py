@@ -24,7 +24,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
@@ -69,9 +68,12 @@ def vad_cost_ms(frames: int = 2000) -> list[float]:
 def pick_clips(count: int) -> list[Path]:
     """Clear speech of 2-7 s: LibriSpeech test-clean, LJ Speech, JFK."""
     with (DATA / "manifest.csv").open(newline="") as f:
-        rows = [r for r in csv.DictReader(f)
-                if r["corpus"].split()[0] in ("LibriSpeech", "LJ", "JFK")
-                and 1.5 <= float(r["duration_s"]) <= 11.5]
+        rows = [
+            r
+            for r in csv.DictReader(f)
+            if r["corpus"].split()[0] in ("LibriSpeech", "LJ", "JFK")
+            and 1.5 <= float(r["duration_s"]) <= 11.5
+        ]
     rows.sort(key=lambda r: ("test-other" in r["corpus"], r["path"]))
     return [DATA.parent / r["path"] for r in rows[:count]]
 
@@ -80,13 +82,30 @@ async def one_turn(ws_url: str, key: str, clip: Path, silence_ms: int) -> dict[s
     """Stream one clip in real time; client-side timings of the turn."""
     pcm = resample(load_wav_pcm16(clip).pcm, 16_000, 24_000)
     marks: dict[str, float] = {}
-    async with websockets.connect(f"{ws_url}/v1/realtime?model=local-voice",
-                                  additional_headers={"Authorization": f"Bearer {key}"},
-                                  max_size=None) as ws:
-        await ws.send(json.dumps({"type": "session.update", "session": {
-            "type": "realtime", "audio": {"input": {
-                "transcription": {"model": "whisper-1"},
-                "turn_detection": {"type": "server_vad", "silence_duration_ms": silence_ms}}}}}))
+    async with websockets.connect(
+        f"{ws_url}/v1/realtime?model=local-voice",
+        additional_headers={"Authorization": f"Bearer {key}"},
+        max_size=None,
+    ) as ws:
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "type": "realtime",
+                        "audio": {
+                            "input": {
+                                "transcription": {"model": "whisper-1"},
+                                "turn_detection": {
+                                    "type": "server_vad",
+                                    "silence_duration_ms": silence_ms,
+                                },
+                            }
+                        },
+                    },
+                }
+            )
+        )
         step = 24 * 2 * CHUNK_MS
         audio = b"\x00\x00" * 24 * 300 + pcm
         tail = b"\x00\x00" * 24 * (silence_ms + 3000)
@@ -98,8 +117,14 @@ async def one_turn(ws_url: str, key: str, clip: Path, silence_ms: int) -> dict[s
                 piece = (audio + tail)[off : off + step]
                 if off >= len(audio) and "speech_end" not in marks:
                     marks["speech_end"] = time.perf_counter()
-                await ws.send(json.dumps({"type": "input_audio_buffer.append",
-                                          "audio": base64.b64encode(piece).decode()}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "input_audio_buffer.append",
+                            "audio": base64.b64encode(piece).decode(),
+                        }
+                    )
+                )
                 await asyncio.sleep(max(0.0, start + (n + 1) * CHUNK_MS / 1000 - loop.time()))
                 if "done" in marks:
                     return
@@ -130,8 +155,13 @@ async def one_turn(ws_url: str, key: str, clip: Path, silence_ms: int) -> dict[s
 
 def serve(settings: Settings) -> uvicorn.Server:
     """Run the server on a background thread until ready."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                            log_config=None, ws_per_message_deflate=False)
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.port,
+        log_config=None,
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True).start()
     for _ in range(600):
@@ -176,8 +206,7 @@ def main() -> int:
     clips = pick_clips(args.clips)
     results: list[dict[str, float]] = []
     for clip in clips:
-        results.append(asyncio.run(one_turn(f"ws://127.0.0.1:{port}", key, clip,
-                                            args.silence_ms)))
+        results.append(asyncio.run(one_turn(f"ws://127.0.0.1:{port}", key, clip, args.silence_ms)))
         print(clip.name, {k: round(v) for k, v in results[-1].items()}, file=sys.stderr)
     server.should_exit = True
     stages: dict[str, list[float]] = {"vad_frame_ms": vad_cost_ms()}
@@ -185,18 +214,37 @@ def main() -> int:
         for key_name, value in row.items():
             stages.setdefault(key_name, []).append(value)
     stages |= asyncio.run(server_timings(settings))
-    summary = {name: {"n": len(v), "p50": pct(v, 0.5), "p95": pct(v, 0.95),
-                      "median": round(statistics.median(v), 2)} for name, v in stages.items()}
-    report = {"benchmark": "turn_latency", "silence_ms": args.silence_ms, "clips": len(clips),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version()},
-              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stages": summary}
+    summary = {
+        name: {
+            "n": len(v),
+            "p50": pct(v, 0.5),
+            "p95": pct(v, 0.95),
+            "median": round(statistics.median(v), 2),
+        }
+        for name, v in stages.items()
+    }
+    report = {
+        "benchmark": "turn_latency",
+        "silence_ms": args.silence_ms,
+        "clips": len(clips),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "stages": summary,
+    }
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "turn_latency.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# turn_latency ({report['when']}, {report['machine']['cpus']} CPUs, "
-             f"silence window {args.silence_ms} ms, {len(clips)} clips)", "",
-             "| stage | n | p50 ms | p95 ms |", "|---|---|---|---|"]
+    lines = [
+        f"# turn_latency ({report['when']}, {report['machine']['cpus']} CPUs, "
+        f"silence window {args.silence_ms} ms, {len(clips)} clips)",
+        "",
+        "| stage | n | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {k} | {v['n']} | {v['p50']} | {v['p95']} |" for k, v in summary.items()]
     (out_dir / "turn_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -118,7 +118,7 @@ async def _transcribe(settings: Settings, path: Path) -> int:
     from voxdialog.audio.codecs import decode_file
     from voxdialog.providers.registry import default_registry
 
-    data = path.read_bytes()
+    data = await asyncio.to_thread(path.read_bytes)
     clip = decode_file(
         data,
         max_bytes=settings.limits.max_upload_bytes,
@@ -152,6 +152,6 @@ async def _say(settings: Settings, text: str, out: Path, speed: float) -> int:
     if not pcm:
         print("voxdialog: nothing to say", file=sys.stderr)
         return 2
-    out.write_bytes(encode_file(AudioChunk(bytes(pcm), rate), fmt))
+    await asyncio.to_thread(out.write_bytes, encode_file(AudioChunk(bytes(pcm), rate), fmt))
     print(f"wrote {out} ({len(pcm) / 2 / rate:.1f} s)", file=sys.stderr)
     return 0

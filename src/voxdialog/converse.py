@@ -29,14 +29,18 @@ _TURN_TIMEOUT_S = 120.0
 async def converse(settings: Settings, source: Path, out: Path) -> int:
     """Hear ``source``, answer into ``out``; print what was heard, said and how long it took."""
     limits = settings.limits
+    data = await asyncio.to_thread(source.read_bytes)
     clip = decode_file(
-        source.read_bytes(),
+        data,
         max_bytes=limits.max_upload_bytes,
         max_seconds=limits.max_upload_seconds,
     )
     runtime = Runtime(settings)
     await runtime.start()
-    assert runtime.vad and runtime.stt and runtime.tts and runtime.local_scope
+    if runtime.vad is None or runtime.stt is None or runtime.tts is None:
+        raise RuntimeError("models are not loaded")
+    if runtime.local_scope is None:
+        raise RuntimeError("no local user")
     done = asyncio.Event()
     heard: list[str] = []
     audio = bytearray()
@@ -93,7 +97,8 @@ async def converse(settings: Settings, source: Path, out: Path) -> int:
         print(f"voxdialog: no answer ({'; '.join(problems) or 'no speech heard'})", file=sys.stderr)
         return 1
     reply = ended[-1].item
-    out.write_bytes(encode_file(AudioChunk(bytes(audio), rate), out.suffix.lstrip(".") or "wav"))
+    encoded = encode_file(AudioChunk(bytes(audio), rate), out.suffix.lstrip(".") or "wav")
+    await asyncio.to_thread(out.write_bytes, encoded)
     print(f"heard: {' '.join(heard)}")
     print(f"said:  {reply.text}")
     stages = " ".join(f"{k}={v}" for k, v in sorted(reply.timings.items()))

@@ -103,7 +103,7 @@ class Runtime:
         await self.db.close()
 
     async def _ensure_local_key(self, path: Path) -> None:
-        if path.exists() or self.local_scope is None:
+        if self.local_scope is None or await asyncio.to_thread(path.exists):
             return
         key, _ = await create_api_key(self.db, self.local_scope, "local")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

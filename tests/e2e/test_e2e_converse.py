@@ -15,16 +15,26 @@ pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 
 def voxdialog(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "voxdialog", *args, "--data-dir",
-                           str(data_dir)] if args[0] in ("converse",) else
-                          [sys.executable, "-m", "voxdialog", *args],
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "voxdialog", *args, "--data-dir", str(data_dir)]
+        if args[0] in ("converse",)
+        else [sys.executable, "-m", "voxdialog", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_say_then_converse_adds_a_task_and_answers_aloud(tmp_path: Path) -> None:
     question = tmp_path / "question.wav"
-    said = voxdialog("say", "Add a task to book the car service on Monday.", "--out",
-                     str(question), data_dir=tmp_path)
+    said = voxdialog(
+        "say",
+        "Add a task to book the car service on Monday.",
+        "--out",
+        str(question),
+        data_dir=tmp_path,
+    )
     assert said.returncode == 0, said.stderr
     answer = tmp_path / "answer.wav"
     run = voxdialog("converse", str(question), "--out", str(answer), data_dir=tmp_path / "d")
@@ -37,10 +47,12 @@ def test_say_then_converse_adds_a_task_and_answers_aloud(tmp_path: Path) -> None
     assert audio.duration_ms > 700
     # The task is stored: a second turn from the same data dir lists it.
     ask = tmp_path / "ask.wav"
-    assert voxdialog("say", "What are my tasks?", "--out", str(ask),
-                     data_dir=tmp_path).returncode == 0
-    second = voxdialog("converse", str(ask), "--out", str(tmp_path / "a2.wav"),
-                       data_dir=tmp_path / "d")
+    assert (
+        voxdialog("say", "What are my tasks?", "--out", str(ask), data_dir=tmp_path).returncode == 0
+    )
+    second = voxdialog(
+        "converse", str(ask), "--out", str(tmp_path / "a2.wav"), data_dir=tmp_path / "d"
+    )
     assert second.returncode == 0, second.stderr
     assert "car service" in second.stdout.lower()
 
@@ -55,7 +67,8 @@ def test_transcribe_prints_what_a_recording_says(
 
 
 def test_converse_reports_a_missing_file_clearly(tmp_path: Path) -> None:
-    run = voxdialog("converse", str(tmp_path / "nope.wav"), "--out", str(tmp_path / "o.wav"),
-                    data_dir=tmp_path)
+    run = voxdialog(
+        "converse", str(tmp_path / "nope.wav"), "--out", str(tmp_path / "o.wav"), data_dir=tmp_path
+    )
     assert run.returncode == 2
     assert "nope.wav" in run.stderr

@@ -36,15 +36,21 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """Start ``voxdialog serve`` in-process on a background thread; stop it at the end."""
+    """Start the server in-process on a background thread, one per test module (own data)."""
     data_dir = tmp_path_factory.mktemp("server-data")
     port = _free_port()
     settings = Settings(data_dir=data_dir, host="127.0.0.1", port=port)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                            ws_max_size=settings.limits.ws_frame_limit_bytes,
-                            ws_per_message_deflate=False, lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        ws_max_size=settings.limits.ws_frame_limit_bytes,
+        ws_per_message_deflate=False,
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -61,7 +67,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.should_exit = True
         raise RuntimeError("test server did not become ready")
     key = (data_dir / "local-api-key").read_text().strip()
-    yield LiveServer(base_url=base, ws_url=f"ws://127.0.0.1:{port}", api_key=key,
-                     data_dir=data_dir, settings=settings)
+    yield LiveServer(
+        base_url=base,
+        ws_url=f"ws://127.0.0.1:{port}",
+        api_key=key,
+        data_dir=data_dir,
+        settings=settings,
+    )
     server.should_exit = True
     thread.join(timeout=15)

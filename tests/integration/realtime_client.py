@@ -30,15 +30,17 @@ async def stream_pcm24(conn: Any, pcm: bytes, *, speed: float = 1.0) -> None:
     start = loop.time()
     for n, offset in enumerate(range(0, len(pcm), step)):
         await conn.input_audio_buffer.append(
-            audio=base64.b64encode(pcm[offset : offset + step]).decode())
+            audio=base64.b64encode(pcm[offset : offset + step]).decode()
+        )
         due = start + (n + 1) * CHUNK_MS / 1000 / speed
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
 
 
-async def collect_until(conn: Any, stop: Iterable[str], *, timeout: float = 60.0,
-                        count: int = 1) -> list[Any]:
+async def collect_until(
+    conn: Any, stop: Iterable[str], *, timeout: float = 60.0, count: int = 1
+) -> list[Any]:
     """Events until ``count`` events whose type is in ``stop`` arrived."""
     stop_types = set(stop)
     events: list[Any] = []
@@ -66,5 +68,6 @@ def reply_transcript(events: list[Any]) -> str:
 
 def reply_audio_bytes(events: list[Any]) -> int:
     """Total decoded bytes of output audio deltas."""
-    return sum(len(base64.b64decode(e.delta)) for e in events
-               if e.type == "response.output_audio.delta")
+    return sum(
+        len(base64.b64decode(e.delta)) for e in events if e.type == "response.output_audio.delta"
+    )

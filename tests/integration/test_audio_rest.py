@@ -30,21 +30,35 @@ async def test_transcriptions_in_every_response_format(
     clip = speech_manifest[CLIP]
     async with client(live_server) as api:
         as_json = await api.audio.transcriptions.create(
-            model="whisper-1", file=(clip.path.name, clip.path.read_bytes(), "audio/wav"))
+            model="whisper-1", file=(clip.path.name, clip.path.read_bytes(), "audio/wav")
+        )
         text = await api.audio.transcriptions.create(
-            model="whisper-1", file=(clip.path.name, clip.path.read_bytes(), "audio/wav"), response_format="text")
+            model="whisper-1",
+            file=(clip.path.name, clip.path.read_bytes(), "audio/wav"),
+            response_format="text",
+        )
         srt = await api.audio.transcriptions.create(
-            model="whisper-1", file=(clip.path.name, clip.path.read_bytes(), "audio/wav"), response_format="srt")
+            model="whisper-1",
+            file=(clip.path.name, clip.path.read_bytes(), "audio/wav"),
+            response_format="srt",
+        )
         vtt = await api.audio.transcriptions.create(
-            model="whisper-1", file=(clip.path.name, clip.path.read_bytes(), "audio/wav"), response_format="vtt")
+            model="whisper-1",
+            file=(clip.path.name, clip.path.read_bytes(), "audio/wav"),
+            response_format="vtt",
+        )
         verbose = await api.audio.transcriptions.create(
-            model="whisper-1", file=(clip.path.name, clip.path.read_bytes(), "audio/wav"), response_format="verbose_json",
-            timestamp_granularities=["word", "segment"])
+            model="whisper-1",
+            file=(clip.path.name, clip.path.read_bytes(), "audio/wav"),
+            response_format="verbose_json",
+            timestamp_granularities=["word", "segment"],
+        )
     assert word_error_rate(clip.transcript, as_json.text) <= 0.3
     assert str(text).strip() == as_json.text
     assert str(srt).startswith("1\n00:00:0")
     assert str(vtt).startswith("WEBVTT")
-    assert verbose.segments and verbose.words
+    assert verbose.segments
+    assert verbose.words
     assert abs(verbose.duration - clip.duration_s) < 0.2
     assert verbose.words[0].start <= verbose.words[-1].end
 
@@ -54,20 +68,23 @@ async def test_transcription_streams_as_server_sent_events(
 ) -> None:
     async with client(live_server) as api:
         stream = await api.audio.transcriptions.create(
-            model="gpt-4o-mini-transcribe", file=("clip.wav", speech_manifest[CLIP].path.read_bytes(), "audio/wav"),
-            stream=True)
+            model="gpt-4o-mini-transcribe",
+            file=("clip.wav", speech_manifest[CLIP].path.read_bytes(), "audio/wav"),
+            stream=True,
+        )
         events = [event async for event in stream]
     assert events[-1].type == "transcript.text.done"
     assert "longer" in events[-1].text.lower()
 
 
 @pytest.mark.parametrize("fmt", ["wav", "pcm", "mp3", "opus", "flac", "aac"])
-async def test_speech_in_each_format_decodes_back_to_audio(live_server: LiveServer,
-                                                           fmt: str) -> None:
+async def test_speech_in_each_format_decodes_back_to_audio(
+    live_server: LiveServer, fmt: str
+) -> None:
     async with client(live_server) as api:
         response = await api.audio.speech.create(
-            model="tts-1", voice="alloy", input="Your task list is empty.",
-            response_format=fmt)  # type: ignore[arg-type]
+            model="tts-1", voice="alloy", input="Your task list is empty.", response_format=fmt
+        )  # type: ignore[arg-type]
     data = response.content
     if fmt == "pcm":
         seconds = len(data) / 2 / 24_000
@@ -79,19 +96,28 @@ async def test_speech_in_each_format_decodes_back_to_audio(live_server: LiveServ
 async def test_speech_round_trips_through_transcription(live_server: LiveServer) -> None:
     sentence = "Please call the dentist on Friday morning."
     async with client(live_server) as api:
-        audio = await api.audio.speech.create(model="tts-1", voice="alloy", input=sentence,
-                                              response_format="wav")
+        audio = await api.audio.speech.create(
+            model="tts-1", voice="alloy", input=sentence, response_format="wav"
+        )
         heard = await api.audio.transcriptions.create(
-            model="whisper-1", file=("speech.wav", audio.content, "audio/wav"))
+            model="whisper-1", file=("speech.wav", audio.content, "audio/wav")
+        )
     assert word_error_rate(sentence, heard.text) <= 0.2
 
 
 async def test_speech_streams_as_sse(live_server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as http:
-        response = await http.post("/v1/audio/speech", headers={
-            "Authorization": f"Bearer {live_server.api_key}"}, json={
-            "model": "tts-1", "voice": "alloy", "input": "Hello there.",
-            "response_format": "pcm", "stream_format": "sse"})
+        response = await http.post(
+            "/v1/audio/speech",
+            headers={"Authorization": f"Bearer {live_server.api_key}"},
+            json={
+                "model": "tts-1",
+                "voice": "alloy",
+                "input": "Hello there.",
+                "response_format": "pcm",
+                "stream_format": "sse",
+            },
+        )
     lines = [ln for ln in response.text.splitlines() if ln.startswith("data: ")]
     assert '"speech.audio.delta"' in lines[0]
     assert '"speech.audio.done"' in lines[-1]
@@ -100,7 +126,9 @@ async def test_speech_streams_as_sse(live_server: LiveServer) -> None:
 async def test_models_are_listed_and_unknown_ones_are_404(live_server: LiveServer) -> None:
     async with client(live_server) as api:
         models = [m.id async for m in api.models.list()]
-        assert "local-voice" in models and "whisper-1" in models and "tts-1" in models
+        assert "local-voice" in models
+        assert "whisper-1" in models
+        assert "tts-1" in models
         with pytest.raises(openai.NotFoundError) as missing:
             await api.models.retrieve("no-such-model")
     assert missing.value.code == "model_not_found"
@@ -115,7 +143,8 @@ async def test_errors_use_the_openai_shape(live_server: LiveServer) -> None:
     async with client(live_server) as api:
         with pytest.raises(openai.BadRequestError) as bad:
             await api.audio.transcriptions.create(
-                model="whisper-1", file=("notes.wav", b"RIFF\x00\x00garbage", "audio/wav"))
+                model="whisper-1", file=("notes.wav", b"RIFF\x00\x00garbage", "audio/wav")
+            )
         assert bad.value.code == "invalid_audio"
         with pytest.raises(openai.BadRequestError) as too_fast:
             await api.audio.speech.create(model="tts-1", voice="alloy", input="hi", speed=9)
@@ -136,7 +165,8 @@ async def test_an_oversized_upload_is_413(live_server: LiveServer) -> None:
     async with client(live_server) as api:
         with pytest.raises(openai.APIStatusError) as big:
             await api.audio.transcriptions.create(
-                model="whisper-1", file=("big.wav", buffer.getvalue(), "audio/wav"))
+                model="whisper-1", file=("big.wav", buffer.getvalue(), "audio/wav")
+            )
     assert big.value.status_code == 413
 
 
@@ -147,4 +177,5 @@ async def test_health_and_readiness(live_server: LiveServer) -> None:
         page = await http.get("/")
     assert ready["status"] == "ready"
     assert ready["checks"]["database"] == "ok"
-    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert page.status_code == 200
+    assert "<html" in page.text.lower()

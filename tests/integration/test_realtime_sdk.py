@@ -45,14 +45,16 @@ async def speak_command(server: LiveServer, text: str) -> bytes:
     """A spoken command as 24 kHz PCM, synthesized by the server's own /v1/audio/speech."""
     async with client(server) as api:
         response = await api.audio.speech.create(
-            model="tts-1", voice="alloy", input=text, response_format="pcm")
+            model="tts-1", voice="alloy", input=text, response_format="pcm"
+        )
         return response.content
 
 
 async def voice_turn(conn: Any, pcm24: bytes, *, speed: float = 1.0) -> list[Any]:
     """Stream one utterance followed by silence; collect events until the response is done."""
-    sender = asyncio.create_task(stream_pcm24(conn, silence24(300) + pcm24 + silence24(1500),
-                                              speed=speed))
+    sender = asyncio.create_task(
+        stream_pcm24(conn, silence24(300) + pcm24 + silence24(1500), speed=speed)
+    )
     try:
         return await collect_until(conn, {"response.done"}, timeout=90)
     finally:
@@ -74,16 +76,26 @@ async def test_connect_update_and_a_spoken_turn_with_recorded_speech(
         assert updated.session.audio.input.transcription.model == "whisper-1"
         events = await voice_turn(conn, pcm, speed=2.0)
     names = types(events)
-    for expected in ("input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
-                     "input_audio_buffer.committed", "conversation.item.done",
-                     "conversation.item.input_audio_transcription.completed",
-                     "response.created", "response.output_audio.delta",
-                     "response.output_audio_transcript.done", "response.done"):
+    for expected in (
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+        "conversation.item.done",
+        "conversation.item.input_audio_transcription.completed",
+        "response.created",
+        "response.output_audio.delta",
+        "response.output_audio_transcript.done",
+        "response.done",
+    ):
         assert expected in names, expected
-    assert names.index("input_audio_buffer.speech_started") < names.index(
-        "input_audio_buffer.speech_stopped") < names.index("response.created")
-    transcript = next(e for e in events
-                      if e.type == "conversation.item.input_audio_transcription.completed")
+    assert (
+        names.index("input_audio_buffer.speech_started")
+        < names.index("input_audio_buffer.speech_stopped")
+        < names.index("response.created")
+    )
+    transcript = next(
+        e for e in events if e.type == "conversation.item.input_audio_transcription.completed"
+    )
     assert word_error_rate(clip.transcript, transcript.transcript) <= 0.35
     assert reply_audio_bytes(events) > 24_000 * 2 * 0.5  # at least half a second of speech
     assert reply_transcript(events)
@@ -99,8 +111,9 @@ async def test_a_task_added_by_voice_is_listed_later_in_the_same_session(
     async with client(live_server).realtime.connect(model="local-voice") as conn:
         await conn.session.update(session=VOICE_SESSION)
         first = await voice_turn(conn, add, speed=2.0)
-        heard = next(e for e in first
-                     if e.type == "conversation.item.input_audio_transcription.completed")
+        heard = next(
+            e for e in first if e.type == "conversation.item.input_audio_transcription.completed"
+        )
         assert "plant" in heard.transcript.lower()
         assert "plant" in reply_transcript(first).lower()
         second = await voice_turn(conn, ask, speed=2.0)
@@ -115,8 +128,9 @@ async def test_talking_over_a_reply_cancels_it_and_truncation_cuts_the_stored_te
     interruption = await speak_command(live_server, "Add a task to buy milk.")
     async with client(live_server).realtime.connect(model="local-voice") as conn:
         await conn.session.update(session=VOICE_SESSION)
-        sender = asyncio.create_task(stream_pcm24(conn, silence24(300) + question + silence24(
-            700), speed=4.0))
+        sender = asyncio.create_task(
+            stream_pcm24(conn, silence24(300) + question + silence24(700), speed=4.0)
+        )
         events = await collect_until(conn, {"response.created"}, timeout=60)
         await sender
         # Talk over the reply right away, in real time.
@@ -129,8 +143,9 @@ async def test_talking_over_a_reply_cancels_it_and_truncation_cuts_the_stored_te
             assert first_done.response.status == "cancelled"
             assert first_done.response.status_details.reason == "turn_detected"
         assistant_id = next(e.item.id for e in events if e.type == "response.output_item.added")
-        await conn.conversation.item.truncate(item_id=assistant_id, content_index=0,
-                                              audio_end_ms=400)
+        await conn.conversation.item.truncate(
+            item_id=assistant_id, content_index=0, audio_end_ms=400
+        )
         rest = await collect_until(conn, {"conversation.item.truncated"}, timeout=30)
         await conn.conversation.item.retrieve(item_id=assistant_id)
         rest += await collect_until(conn, {"conversation.item.retrieved"}, timeout=30)
@@ -148,9 +163,13 @@ async def test_response_cancel_ends_an_active_response_as_cancelled(
     live_server: LiveServer,
 ) -> None:
     async with client(live_server).realtime.connect(model="local-voice") as conn:
-        await conn.conversation.item.create(item={
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "What can you do?"}]})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "What can you do?"}],
+            }
+        )
         await conn.response.create()
         events = await collect_until(conn, {"response.created"}, timeout=30)
         await conn.response.cancel()
@@ -165,9 +184,13 @@ async def test_response_cancel_ends_an_active_response_as_cancelled(
 async def test_a_text_only_session_answers_in_text(live_server: LiveServer) -> None:
     async with client(live_server).realtime.connect(model="local-voice") as conn:
         await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-        await conn.conversation.item.create(item={
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "Add a task to pay the rent tomorrow."}]})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Add a task to pay the rent tomorrow."}],
+            }
+        )
         await conn.response.create()
         events = await collect_until(conn, {"response.done"}, timeout=60)
     names = types(events)
@@ -185,23 +208,43 @@ async def test_bad_input_gets_error_events_and_the_session_goes_on(
         await conn.send_raw("this is not json")
         await conn.send_raw(json.dumps({"type": "no.such.event", "event_id": "evt_1"}))
         await conn.send_raw(json.dumps({"type": "input_audio_buffer.append", "audio": "%%%"}))
-        await conn.send_raw(json.dumps({"type": "input_audio_buffer.append",
-                                        "audio": "A" * (2 * 1024 * 1024)}))
+        await conn.send_raw(
+            json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (2 * 1024 * 1024)})
+        )
         await conn.send_raw(json.dumps({"type": "response.cancel"}))
         await conn.send_raw(json.dumps({"type": "input_audio_buffer.commit"}))
-        await conn.send_raw(json.dumps({"type": "session.update",
-                                        "session": {"type": "realtime", "audio": {"output": {
-                                            "speed": 9}}}}))
-        await conn.send_raw(json.dumps({"type": "conversation.item.truncate",
-                                        "item_id": "item_nope", "content_index": 0,
-                                        "audio_end_ms": 10}))
+        await conn.send_raw(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "session": {"type": "realtime", "audio": {"output": {"speed": 9}}},
+                }
+            )
+        )
+        await conn.send_raw(
+            json.dumps(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": "item_nope",
+                    "content_index": 0,
+                    "audio_end_ms": 10,
+                }
+            )
+        )
         errors = await collect_until(conn, {"error"}, count=8, timeout=30)
         await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
         after = await collect_until(conn, {"session.updated"}, timeout=30)
     codes = [e.error.code for e in errors if e.type == "error"]
-    assert codes == ["invalid_json", "invalid_value", "invalid_value", "message_too_large",
-                     "response_cancel_not_active", "input_audio_buffer_commit_empty",
-                     "invalid_value", "item_not_found"]
+    assert codes == [
+        "invalid_json",
+        "invalid_value",
+        "invalid_value",
+        "message_too_large",
+        "response_cancel_not_active",
+        "input_audio_buffer_commit_empty",
+        "invalid_value",
+        "item_not_found",
+    ]
     unknown = [e for e in errors if e.type == "error"][1]
     assert unknown.error.event_id == "evt_1"
     assert after[-1].session.instructions == "Be brief."

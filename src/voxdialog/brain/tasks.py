@@ -63,7 +63,11 @@ class TaskStore(Protocol):
         ...
 
     async def list_tasks(
-        self, scope: Scope, *, include_done: bool = False, project_id: str | None = None,
+        self,
+        scope: Scope,
+        *,
+        include_done: bool = False,
+        project_id: str | None = None,
         due_date: dt.date | None = None,
     ) -> list[TaskRecord]:
         """Tasks, open ones first then by creation order."""

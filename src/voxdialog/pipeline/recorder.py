@@ -52,6 +52,8 @@ class TurnRecorder(Protocol):
         """A client deleted an item from the conversation."""
         ...
 
-    async def command(self, session_id: str, item_id: str, text: str, outcome: CommandOutcome) -> None:
+    async def command(
+        self, session_id: str, item_id: str, text: str, outcome: CommandOutcome
+    ) -> None:
         """A voice command the brain handled (``item_id`` is the user's message)."""
         ...

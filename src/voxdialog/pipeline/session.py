@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -340,7 +339,8 @@ class VoiceSession:
             await self._emit(
                 SessionProblem(
                     "invalid_value",
-                    f"audio_end_ms {audio_end_ms} is beyond the item's {int(item.audio_ms)}ms of audio.",
+                    f"audio_end_ms {audio_end_ms} is beyond the item's "
+                    f"{int(item.audio_ms)}ms of audio.",
                     param="audio_end_ms",
                     event_id=event_id,
                 )

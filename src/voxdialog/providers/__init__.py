@@ -1,1 +1,1 @@
-"""Stage providers (VAD, STT, TTS, LLM) behind small Protocols, and the registry that builds them."""
+"""Stage providers (VAD, STT, TTS, LLM) behind small Protocols, and their registry."""

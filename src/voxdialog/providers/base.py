@@ -119,7 +119,11 @@ class STT(Protocol):
     info: ProviderInfo
 
     async def transcribe(
-        self, clip: AudioChunk, *, language: str | None = None, prompt: str | None = None,
+        self,
+        clip: AudioChunk,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
         word_timestamps: bool = False,
     ) -> Transcript:
         """Transcribe a whole clip. Raises ``ProviderError`` on failure."""

@@ -160,7 +160,8 @@ class RealtimeConnection:
             .get("format", {"type": "audio/pcm", "rate": 24000}),
             voice=self.session["audio"].get("output", {}).get("voice"),
         )
-        assert runtime.vad and runtime.stt and runtime.tts, "models are not loaded"
+        if runtime.vad is None or runtime.stt is None or runtime.tts is None:
+            raise RuntimeError("models are not loaded")
         self.voice = VoiceSession(
             info=scope_info,
             config=to_pipeline(self.session, settings.turns),

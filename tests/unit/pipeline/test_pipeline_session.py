@@ -39,15 +39,26 @@ class ScriptedBrain:
 
 
 class Harness:
-    def __init__(self, *, stt: FakeSTT, tts: FakeTTS, brain: ScriptedBrain,
-                 config: SessionConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        stt: FakeSTT,
+        tts: FakeTTS,
+        brain: ScriptedBrain,
+        config: SessionConfig | None = None,
+    ) -> None:
         self.events: list[SessionEvent] = []
         self.tts = tts
         self.brain = brain
         self.session = VoiceSession(
             info=SessionInfo("sess_1", SCOPE, "local-voice"),
             config=config or SessionConfig(transcribe_input=True),
-            vad=FakeVAD().open_stream(16_000), stt=stt, tts=tts, brain=brain, emit=self._emit)
+            vad=FakeVAD().open_stream(16_000),
+            stt=stt,
+            tts=tts,
+            brain=brain,
+            emit=self._emit,
+        )
 
     async def _emit(self, event: SessionEvent) -> None:
         self.events.append(event)
@@ -69,7 +80,10 @@ async def test_a_spoken_turn_is_transcribed_and_answered_with_audio() -> None:
         await h.wait_for(ResponseEnded)
         h.session.close()
     assert [type(e).__name__ for e in h.events[:3]] == [
-        "SpeechStarted", "SpeechStopped", "InputCommitted"]
+        "SpeechStarted",
+        "SpeechStopped",
+        "InputCommitted",
+    ]
     transcript = h.of(TranscriptionCompleted)[0]
     assert isinstance(transcript, TranscriptionCompleted)
     assert transcript.transcript == "add milk"
@@ -108,8 +122,9 @@ async def test_speech_resuming_discards_the_speculation() -> None:
         await h.session.append_audio(tone(640) + silence(900))
         await h.wait_for(ResponseEnded)
         h.session.close()
-    texts = [e.transcript for e in h.of(TranscriptionCompleted)
-             if isinstance(e, TranscriptionCompleted)]
+    texts = [
+        e.transcript for e in h.of(TranscriptionCompleted) if isinstance(e, TranscriptionCompleted)
+    ]
     assert len(texts) == 1
     assert h.brain.turns[0].text == texts[0]
     assert len(stt.clips) >= 2  # the resumed turn was transcribed again, whole
@@ -137,7 +152,8 @@ async def test_barge_in_cancels_the_reply_and_keeps_only_the_sent_text() -> None
     assert isinstance(first, ResponseEnded)
     assert first.status == "cancelled"
     assert first.reason == "turn_detected"
-    assert first.item.text and "Third one." not in first.item.text
+    assert first.item.text
+    assert "Third one." not in first.item.text
     assert tts.cancelled >= 1
 
 
@@ -172,15 +188,19 @@ async def test_a_second_response_while_one_is_active_is_refused() -> None:
     problems = [e for e in h.events if isinstance(e, SessionProblem)]
     assert [(p.code, p.event_id) for p in problems] == [
         ("conversation_already_has_active_response", "evt_2"),
-        ("response_cancel_not_active", "evt_3")]
+        ("response_cancel_not_active", "evt_3"),
+    ]
     ended = h.of(ResponseEnded)[0]
     assert isinstance(ended, ResponseEnded)
     assert (ended.status, ended.reason) == ("cancelled", "client_cancelled")
 
 
 async def test_a_failing_transcription_is_reported_and_the_session_goes_on() -> None:
-    h = Harness(stt=FakeSTT(["second"], fail_first=2, retryable=False), tts=FakeTTS(),
-                brain=ScriptedBrain(["Ok."]))
+    h = Harness(
+        stt=FakeSTT(["second"], fail_first=2, retryable=False),
+        tts=FakeTTS(),
+        brain=ScriptedBrain(["Ok."]),
+    )
     async with asyncio.TaskGroup() as tg:
         tg.create_task(h.session.run())
         await h.session.append_audio(tone(640) + silence(700))
@@ -195,8 +215,7 @@ async def test_a_failing_transcription_is_reported_and_the_session_goes_on() -> 
 
 async def test_manual_commit_needs_100_ms_of_audio() -> None:
     config = SessionConfig(vad_enabled=False, create_response=False)
-    h = Harness(stt=FakeSTT(["typed"]), tts=FakeTTS(), brain=ScriptedBrain(["Ok."]),
-                config=config)
+    h = Harness(stt=FakeSTT(["typed"]), tts=FakeTTS(), brain=ScriptedBrain(["Ok."]), config=config)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(h.session.run())
         await h.session.append_audio(tone(50))

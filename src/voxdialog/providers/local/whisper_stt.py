@@ -15,7 +15,6 @@ import numpy.typing as npt
 import soxr
 
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
-from voxdialog.providers.local.whisper_window import ShortWindow
 from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
@@ -24,6 +23,7 @@ from voxdialog.providers.base import (
     TranscriptSegment,
     TranscriptWord,
 )
+from voxdialog.providers.local.whisper_window import ShortWindow
 
 #: Clips shorter than this hold no word; Whisper would only invent one.
 MIN_CLIP_S = 0.1

@@ -65,8 +65,14 @@ class ShortWindow:
             ctranslate2.StorageView.from_array(np.ascontiguousarray(window[None])), to_cpu=False
         )
         result = self._model.model.generate(
-            encoded, [self._prompt], beam_size=1, max_length=224, return_scores=True,
-            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1],
+            encoded,
+            [self._prompt],
+            beam_size=1,
+            max_length=224,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
         )[0]
         tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
         text = self._tokenizer.decode(tokens)
@@ -74,8 +80,13 @@ class ShortWindow:
             return None
         # As faster-whisper does: the score is length-normalised; undo it, then average.
         avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
-        return WindowSegment(text=text, start=0.0, end=duration, avg_logprob=avg_logprob,
-                             no_speech_prob=float(result.no_speech_prob))
+        return WindowSegment(
+            text=text,
+            start=0.0,
+            end=duration,
+            avg_logprob=avg_logprob,
+            no_speech_prob=float(result.no_speech_prob),
+        )
 
 
 def _looks_looped(text: str) -> bool:
