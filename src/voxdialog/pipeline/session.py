@@ -131,6 +131,7 @@ class VoiceSession:
         self._playback_start = 0.0
         self._audible_until = 0.0
         self._speech_end_wall: dict[str, float] = {}
+        self._last_voiced_wall = 0.0
         self._tg: asyncio.TaskGroup | None = None
         self._closed = asyncio.Event()
         self._running = asyncio.Event()
@@ -191,7 +192,11 @@ class VoiceSession:
             del self._pending[:frame]
             self._detector.agent_audible = self._agent_audible()
             probability = self._vad.speech_probability(chunk)
-            for event in self._detector.push(chunk, probability):
+            events = self._detector.push(chunk, probability)
+            if self._detector.speaking:
+                # When the last voiced frame arrived: "end of speech" for the latency figures.
+                self._last_voiced_wall = self._clock.now()
+            for event in events:
                 await self._on_turn_event(event)
 
     async def _on_turn_event(self, event: object) -> None:
@@ -241,9 +246,7 @@ class VoiceSession:
     async def _turn_ended(self, ended: TurnEnded) -> None:
         item_id = self._item_id or new_id("item")
         self._item_id = None
-        # Audio arrives in real time, so the end of speech was this long ago.
-        behind_s = (self._detector.now_ms - ended.audio_end_ms) / 1000
-        self._speech_end_wall[item_id] = self._clock.now() - behind_s
+        self._speech_end_wall[item_id] = self._last_voiced_wall
         await self._emit(SpeechStopped(item_id, ended.audio_end_ms))
         speculation, self._speculation = self._speculation, None
         reuse = speculation[1] if speculation and not ended.forced else None

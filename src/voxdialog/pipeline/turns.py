@@ -101,6 +101,11 @@ class TurnDetector:
         return self._state in (_State.SPEAKING, _State.PAUSING)
 
     @property
+    def speaking(self) -> bool:
+        """Whether the last frame was voiced, inside a turn."""
+        return self._state in (_State.STARTING, _State.SPEAKING)
+
+    @property
     def now_ms(self) -> int:
         """Audio time consumed so far."""
         return int(self._now_ms)

@@ -217,7 +217,15 @@ class RealtimeConnection:
                 async with asyncio.timeout(min(remaining, self.limits.idle_timeout_s)):
                     message = await self.ws.receive()
             except TimeoutError:
-                continue
+                if deadline - time.monotonic() <= 0:
+                    continue  # the session cap: reported at the top of the loop
+                await self.send(
+                    error_event(
+                        "session_idle_timeout",
+                        f"No events for {int(self.limits.idle_timeout_s)} seconds; closing.",
+                    )
+                )
+                return
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
