@@ -54,6 +54,8 @@ Emit = Callable[[SessionEvent], Awaitable[None]]
 _BYTES_PER_MS = PIPELINE_RATE * 2 // 1000
 _MIN_COMMIT_MS = 100
 _MAX_MANUAL_BUFFER_MS = 10 * 60 * 1000
+#: User turns whose audio and timing marks are kept in memory.
+_KEPT_TURNS = 8
 
 
 @dataclass(slots=True)
@@ -247,6 +249,8 @@ class VoiceSession:
         item_id = self._item_id or new_id("item")
         self._item_id = None
         self._speech_end_wall[item_id] = self._last_voiced_wall
+        while len(self._speech_end_wall) > _KEPT_TURNS:
+            self._speech_end_wall.pop(next(iter(self._speech_end_wall)))
         await self._emit(SpeechStopped(item_id, ended.audio_end_ms))
         speculation, self._speculation = self._speculation, None
         reuse = speculation[1] if speculation and not ended.forced else None
@@ -421,6 +425,7 @@ class VoiceSession:
             audio_ms=len(clip) / _BYTES_PER_MS,
         )
         prev = self.conversation.add(item)
+        self._forget_old_audio()
         await self._emit(InputCommitted(item, prev))
         self._transcripts[item_id] = self._spawn(self._finish_user_turn(item, speculative, respond))
 
@@ -598,6 +603,13 @@ class VoiceSession:
             await self._emit(
                 SessionProblem("server_error", "The server hit an error.", type="server_error")
             )
+
+    def _forget_old_audio(self) -> None:
+        # Raw user audio is large (32 kB a second): keep it for the recent turns only, so a
+        # long session's memory stays bounded. Their transcripts stay.
+        with_audio = [i for i in self.conversation if i.audio is not None]
+        for item in with_audio[:-_KEPT_TURNS]:
+            item.audio = None
 
     def _last_user(self) -> Item | None:
         return next(

@@ -229,3 +229,18 @@ async def test_manual_commit_needs_100_ms_of_audio() -> None:
     assert isinstance(problem, SessionProblem)
     assert problem.code == "input_audio_buffer_commit_empty"
     assert h.brain.turns[0].text == "typed"
+
+
+async def test_a_long_session_keeps_audio_only_for_recent_turns() -> None:
+    config = SessionConfig(vad_enabled=False, create_response=False)
+    h = Harness(stt=FakeSTT(), tts=FakeTTS(), brain=ScriptedBrain(["Ok."]), config=config)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        for _ in range(20):
+            await h.session.append_audio(tone(200))
+            await h.session.commit()
+        h.session.close()
+    users = [i for i in h.session.conversation if i.role == "user"]
+    assert len(users) == 20
+    assert sum(i.audio is not None for i in users) == 8
+    assert users[-1].audio is not None
