@@ -1,12 +1,13 @@
 """Barge-in latency: speech onset while the agent is answering -> response.done "cancelled".
 
 Starts the server in-process, asks for a long answer (typed, so the reply starts at once),
-then streams a spoken interruption in real time from the moment the response is created.
+then streams a recorded interruption (LibriSpeech test-clean) in real time from the moment
+the response is created.
 Speech onset is located in the interruption clip with Silero itself, so the figure is
 "first voiced frame reached the server" -> "cancelled response.done received".
 Writes bench/results/barge_in.{json,md}.
 
-    .venv/bin/python bench/barge_in.py [--runs 10]
+    .venv/bin/python -m bench.barge_in [--runs 10]
 """
 
 from __future__ import annotations
@@ -15,22 +16,23 @@ import argparse
 import asyncio
 import base64
 import json
-import os
-import platform
-import socket
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import websockets
 
-from bench.turn_latency import pct, serve
+from bench.report import write_report
+from voxdialog.audio.resample import resample
 from voxdialog.providers.local.silero_vad import SileroVAD
 from voxdialog.settings import Settings
+from voxdialog.testing.server import BackgroundServer, free_port
+from voxdialog.testing.signals import load_wav_pcm16
 
 ROOT = Path(__file__).resolve().parents[1]
+INTERRUPTION = (
+    ROOT.parent / "shared" / "data" / "speech" / "librispeech_test_clean" / "1089-134691-0001.wav"
+)
 CHUNK_MS = 20
 
 
@@ -105,65 +107,30 @@ async def one_run(ws_url: str, key: str, interruption: bytes, onset: float) -> d
 
 
 def main() -> int:
+    """Run the benchmark and write its report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data_dir = Path(tempfile.mkdtemp(prefix="vox-bench-"))
-    settings = Settings(data_dir=data_dir, port=port)
-    server = serve(settings)
-    key = (data_dir / "local-api-key").read_text().strip()
-    interruption = httpx.post(
-        f"http://127.0.0.1:{port}/v1/audio/speech",
-        timeout=60,
-        headers={"Authorization": f"Bearer {key}"},
-        json={
-            "model": "tts-1",
-            "voice": "alloy",
-            "input": "Wait, stop, add a task to buy milk.",
-            "response_format": "pcm",
-        },
-    ).content
-    onset = onset_ms(interruption)
-    runs = [
-        asyncio.run(one_run(f"ws://127.0.0.1:{port}", key, interruption, onset))
-        for _ in range(args.runs)
-    ]
-    server.should_exit = True
-    stages: dict[str, list[float]] = {}
-    for run in runs:
-        for k, v in run.items():
-            stages.setdefault(k, []).append(v)
-    summary = {
-        k: {
-            "n": len(v),
-            "p50": pct(v, 0.5),
-            "p95": pct(v, 0.95),
-            "median": round(statistics.median(v), 2),
-        }
-        for k, v in stages.items()
-    }
-    report = {
-        "benchmark": "barge_in",
-        "runs": args.runs,
-        "onset_in_clip_ms": onset,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "stages": summary,
-    }
-    out = ROOT / "bench" / "results"
-    (out / "barge_in.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        f"# barge_in ({report['when']}, {os.cpu_count()} CPUs, {args.runs} runs)",
-        "",
-        "| measure | n | p50 | p95 |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {k} | {v['n']} | {v['p50']} | {v['p95']} |" for k, v in summary.items()]
-    (out / "barge_in.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="vox-bench-")), port=free_port())
+    server = BackgroundServer(settings)
+    server.start()
+    samples: dict[str, list[float]] = {}
+    try:
+        # Real recorded speech, so every run interrupts with the same audio.
+        recording = load_wav_pcm16(INTERRUPTION)
+        interruption = resample(recording.pcm, recording.sample_rate, 24_000)
+        onset = onset_ms(interruption)
+        for _ in range(args.runs):
+            run = asyncio.run(one_run(server.ws_url, server.api_key, interruption, onset))
+            for name, value in run.items():
+                samples.setdefault(name, []).append(value)
+    finally:
+        server.stop()
+    print(
+        write_report(
+            "barge_in", samples, runs=args.runs, onset_in_clip_ms=onset, title=f"{args.runs} runs"
+        )
+    )
     return 0
 
 

@@ -5,7 +5,7 @@ Starts the server in-process on a free port (temporary data dir), streams WAVs f
 of: VAD cost per frame, end of speech -> transcript, brain first text, TTS first audio,
 end of speech -> first reply audio. Writes JSON and Markdown to bench/results/.
 
-    .venv/bin/python bench/turn_latency.py [--clips 12] [--silence-ms 500]
+    .venv/bin/python -m bench.turn_latency [--clips 12] [--silence-ms 500]
 """
 
 from __future__ import annotations
@@ -15,38 +15,24 @@ import asyncio
 import base64
 import csv
 import json
-import os
-import platform
-import socket
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import httpx
-import uvicorn
 import websockets
 
-from voxdialog.app import create_app
+from bench.report import write_report
 from voxdialog.audio.resample import resample
 from voxdialog.db.repos.sessions import list_messages, list_sessions
 from voxdialog.providers.local.silero_vad import SileroVAD
 from voxdialog.settings import Settings
+from voxdialog.testing.server import BackgroundServer, free_port
 from voxdialog.testing.signals import load_wav_pcm16
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "speech"
 CHUNK_MS = 20
-
-
-def pct(values: list[float], q: float) -> float | None:
-    """Percentile by nearest rank (None when empty)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 def vad_cost_ms(frames: int = 2000) -> list[float]:
@@ -153,27 +139,6 @@ async def one_turn(ws_url: str, key: str, clip: Path, silence_ms: int) -> dict[s
     }
 
 
-def serve(settings: Settings) -> uvicorn.Server:
-    """Run the server on a background thread until ready."""
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=settings.port,
-        log_config=None,
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
-    threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True).start()
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{settings.port}/readyz").status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
 async def server_timings(settings: Settings) -> dict[str, list[float]]:
     """Per-stage timings the server stored with each assistant message."""
     from voxdialog.db.engine import Database
@@ -192,62 +157,35 @@ async def server_timings(settings: Settings) -> dict[str, list[float]]:
 
 
 def main() -> int:
+    """Run the benchmark and write its report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--silence-ms", type=int, default=500)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data_dir = Path(tempfile.mkdtemp(prefix="vox-bench-"))
-    settings = Settings(data_dir=data_dir, port=port)
-    server = serve(settings)
-    key = (data_dir / "local-api-key").read_text().strip()
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="vox-bench-")), port=free_port())
+    server = BackgroundServer(settings)
+    server.start()
     clips = pick_clips(args.clips)
-    results: list[dict[str, float]] = []
-    for clip in clips:
-        results.append(asyncio.run(one_turn(f"ws://127.0.0.1:{port}", key, clip, args.silence_ms)))
-        print(clip.name, {k: round(v) for k, v in results[-1].items()}, file=sys.stderr)
-    server.should_exit = True
-    stages: dict[str, list[float]] = {"vad_frame_ms": vad_cost_ms()}
-    for row in results:
-        for key_name, value in row.items():
-            stages.setdefault(key_name, []).append(value)
-    stages |= asyncio.run(server_timings(settings))
-    summary = {
-        name: {
-            "n": len(v),
-            "p50": pct(v, 0.5),
-            "p95": pct(v, 0.95),
-            "median": round(statistics.median(v), 2),
-        }
-        for name, v in stages.items()
-    }
-    report = {
-        "benchmark": "turn_latency",
-        "silence_ms": args.silence_ms,
-        "clips": len(clips),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "stages": summary,
-    }
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "turn_latency.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        f"# turn_latency ({report['when']}, {report['machine']['cpus']} CPUs, "
-        f"silence window {args.silence_ms} ms, {len(clips)} clips)",
-        "",
-        "| stage | n | p50 ms | p95 ms |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {k} | {v['n']} | {v['p50']} | {v['p95']} |" for k, v in summary.items()]
-    (out_dir / "turn_latency.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    samples: dict[str, list[float]] = {}
+    try:
+        for clip in clips:
+            row = asyncio.run(one_turn(server.ws_url, server.api_key, clip, args.silence_ms))
+            print(clip.name, {k: round(v) for k, v in row.items()}, file=sys.stderr)
+            for name, value in row.items():
+                samples.setdefault(name, []).append(value)
+    finally:
+        server.stop()
+    samples["vad_frame_ms"] = vad_cost_ms()
+    samples |= asyncio.run(server_timings(settings))
+    print(
+        write_report(
+            "turn_latency",
+            samples,
+            silence_ms=args.silence_ms,
+            clips=len(clips),
+            title=f"silence window {args.silence_ms} ms, {len(clips)} clips",
+        )
+    )
     return 0
 
 
