@@ -61,11 +61,12 @@ class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest upload accepted.")
     max_upload_seconds: float = Field(600.0, ge=1.0, description="Longest decoded upload.")
     max_speech_chars: int = Field(4096, ge=1, description="Longest /v1/audio/speech input.")
+    # OpenAI allows 15 MiB of audio in one append; base64 and JSON add about a third.
     ws_max_message_bytes: int = Field(
-        1 * 1024 * 1024, ge=4096, description="Largest Realtime event processed (bigger: error)."
+        21 * 1024 * 1024, ge=4096, description="Largest Realtime event processed (bigger: error)."
     )
     ws_frame_limit_bytes: int = Field(
-        16 * 1024 * 1024, ge=65536, description="Frames above this close the socket (1009)."
+        24 * 1024 * 1024, ge=65536, description="Frames above this close the socket (1009)."
     )
     max_sessions: int = Field(100, ge=1, description="Concurrent Realtime sessions per process.")
     max_session_s: float = Field(3600.0, ge=10.0, description="Longest Realtime session.")

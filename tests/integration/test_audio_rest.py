@@ -170,6 +170,24 @@ async def test_an_oversized_upload_is_413(live_server: LiveServer) -> None:
     assert big.value.status_code == 413
 
 
+async def test_the_local_api_key_file_is_private(live_server: LiveServer) -> None:
+    key_file = live_server.data_dir / "local-api-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text().startswith("vxd_")
+
+
+async def test_the_page_gets_a_short_lived_token_only_from_this_machine(
+    live_server: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server.base_url) as http:
+        local = await http.post("/api/realtime-token")
+        foreign = await http.post("/api/realtime-token", headers={"Origin": "https://evil.example"})
+    assert local.status_code == 200
+    assert local.json()["token"].startswith("vxt.")
+    assert 0 < local.json()["expires_in"] <= 300
+    assert foreign.status_code == 401
+
+
 async def test_health_and_readiness(live_server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live_server.base_url) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}

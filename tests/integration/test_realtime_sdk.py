@@ -209,7 +209,7 @@ async def test_bad_input_gets_error_events_and_the_session_goes_on(
         await conn.send_raw(json.dumps({"type": "no.such.event", "event_id": "evt_1"}))
         await conn.send_raw(json.dumps({"type": "input_audio_buffer.append", "audio": "%%%"}))
         await conn.send_raw(
-            json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (2 * 1024 * 1024)})
+            json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (22 * 1024 * 1024)})
         )
         await conn.send_raw(json.dumps({"type": "response.cancel"}))
         await conn.send_raw(json.dumps({"type": "input_audio_buffer.commit"}))
@@ -264,3 +264,25 @@ async def test_a_wrong_key_is_refused_at_the_handshake(live_server: LiveServer) 
             await ws.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 3000
+
+
+async def test_a_browser_connects_with_a_page_token_as_subprotocol(
+    live_server: LiveServer,
+) -> None:
+    import httpx
+    import websockets
+
+    async with httpx.AsyncClient(base_url=live_server.base_url) as http:
+        token = (await http.post("/api/realtime-token")).json()["token"]
+    async with websockets.connect(
+        f"{live_server.ws_url}/v1/realtime?model=local-voice",
+        subprotocols=["realtime", f"openai-insecure-api-key.{token}"],
+    ) as ws:
+        assert ws.subprotocol == "realtime"
+        assert json.loads(await ws.recv())["type"] == "session.created"
+    async with websockets.connect(
+        f"{live_server.ws_url}/v1/realtime?model=local-voice",
+        subprotocols=["realtime", f"openai-insecure-api-key.{token}x"],
+    ) as ws:
+        refused = json.loads(await ws.recv())
+    assert refused["error"]["code"] == "invalid_api_key"
