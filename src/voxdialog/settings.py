@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,6 +78,89 @@ class LimitSettings(BaseModel):
     max_conversation_items: int = Field(200, ge=10, description="Items kept per Realtime session.")
 
 
+ProviderKind = Literal[
+    "openai",
+    "xai",
+    "openrouter",
+    "groq",
+    "ollama",
+    "vllm",
+    "lmstudio",
+    "speaches",
+    "openai_compatible",
+    "anthropic",
+    "webhook",
+    "elevenlabs",
+]
+
+
+class ProviderSettings(BaseModel):
+    """One remote provider, declared by name (``[providers.NAME]`` in voxdialog.toml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ProviderKind = Field(description="Wire protocol / preset.")
+    stage: Literal["llm", "stt", "tts"] = Field("llm", description="What it does.")
+    base_url: str | None = Field(None, description="Default: the preset's URL.")
+    model: str = Field("", description="Model (or voice id for ElevenLabs) to ask for.")
+    api_key: SecretStr | None = Field(None, description="Key; prefer api_key_env.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
+    voice: str | None = Field(None, description="TTS voice to request.")
+    timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Whole-request limit (LLM: to the first token)."
+    )
+    connect_timeout_s: float = Field(3.0, gt=0, le=60, description="TCP/TLS connect limit.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+
+    def key(self) -> str | None:
+        """The API key, from the setting or the named environment variable."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env)
+        return None
+
+
+class ChainSettings(BaseModel):
+    """How a chain of providers calls each one (timeouts, retries, circuit breaker)."""
+
+    attempt_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="Per attempt (LLM: first token)."
+    )
+    retries: int = Field(0, ge=0, le=3, description="Retries per provider for retryable errors.")
+    backoff_s: float = Field(
+        0.25, ge=0, le=10, description="First retry delay (doubles, jittered)."
+    )
+    breaker_failures: int = Field(3, ge=1, le=100, description="Failures in a row that open it.")
+    breaker_reset_s: float = Field(15.0, gt=0, le=3600, description="Open time before a probe.")
+
+
+class RouteRule(BaseModel):
+    """Send a turn to another LLM chain when it matches (smart routing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    when: Literal["short", "long", "question", "always"] = Field(description="Query class.")
+    llm: list[str] = Field(description="The chain for matching turns.")
+    max_words: int = Field(12, ge=1, description="Where 'short' ends and 'long' begins.")
+
+
+class AgentSettings(BaseModel):
+    """The default agent: what answers when a session names no other."""
+
+    llm: list[str] = Field(default_factory=list, description="LLM chain; empty = built-in only.")
+    stt: list[str] = Field(default_factory=lambda: ["whisper"], description="STT chain.")
+    tts: list[str] = Field(default_factory=lambda: ["piper"], description="TTS chain.")
+    system_prompt: str = Field(
+        "You are VoxDialog, a friendly voice assistant. You are speaking, not writing: answer "
+        "in one to three short sentences, with no lists, markdown or emoji.",
+        description="Persona and instructions.",
+    )
+    history_messages: int = Field(20, ge=0, le=200, description="Messages of context.")
+    context_tokens: int = Field(3000, ge=200, description="Context budget (approximate tokens).")
+    routes: list[RouteRule] = Field(default_factory=list, description="Smart routing rules.")
+
+
 class Settings(BaseSettings):
     """The effective configuration: init args > environment > ``voxdialog.toml`` > defaults."""
 
@@ -101,6 +186,11 @@ class Settings(BaseSettings):
     turns: TurnSettings = TurnSettings()
     models: ModelSettings = ModelSettings()
     limits: LimitSettings = LimitSettings()
+    providers: dict[str, ProviderSettings] = Field(
+        default_factory=dict, description="Remote providers by name."
+    )
+    chain: ChainSettings = ChainSettings()
+    agent: AgentSettings = AgentSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,9 +27,20 @@ class ProviderInfo:
 class ProviderError(Exception):
     """A provider failed; ``retryable`` says whether trying again (or elsewhere) can help."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        #: The HTTP status a remote provider answered with, if any.
+        self.status = status
+        #: How long the provider asked us to wait (``Retry-After``), if it said.
+        self.retry_after_s = retry_after_s
 
 
 class ProviderTimeout(ProviderError):
@@ -156,13 +167,36 @@ class TTS(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A complete tool call: ``arguments`` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call (``parameters`` is a JSON Schema object)."""
+
+    name: str
+    description: str
+    parameters: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One message of a chat context."""
+    """One message of a chat context.
+
+    An assistant message that called tools carries ``tool_calls`` (its ``content`` may be
+    empty); each answer to a call is a ``tool`` message with the call's ``tool_call_id``.
+    """
 
     role: str  # "system" | "user" | "assistant" | "tool"
     content: str
     name: str | None = None
     tool_call_id: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +206,18 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     temperature: float | None = None
     max_tokens: int | None = None
-    tools: tuple[dict[str, object], ...] = field(default_factory=tuple)
+    tools: tuple[ToolSpec, ...] = field(default_factory=tuple)
+    tool_choice: str = "auto"  # "auto" | "none" | "required" | a tool name
 
 
 @dataclass(frozen=True, slots=True)
 class ChatDelta:
-    """A streamed piece of an answer: text, or a fragment of a tool call."""
+    """A streamed piece of an answer: text, or a fragment of a tool call.
+
+    Tool calls stream like OpenAI's: fragments with the same ``tool_call_index``; ``id`` and
+    ``name`` arrive once, ``tool_arguments`` fragments are concatenated. Reasoning text is
+    never put in ``text``.
+    """
 
     text: str = ""
     tool_call_index: int | None = None
