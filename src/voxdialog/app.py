@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from voxdialog import __version__
 from voxdialog.api.errors import install_error_handlers
-from voxdialog.api.routes import audio, health, models, tokens
+from voxdialog.api.routes import audio, chat, health, models, tokens
 from voxdialog.realtime.handler import realtime_endpoint
 from voxdialog.runtime import Runtime
 from voxdialog.settings import Settings
@@ -46,6 +46,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(audio.router)
+    app.include_router(chat.router)
     app.include_router(tokens.router)
 
     @app.websocket("/v1/realtime")
