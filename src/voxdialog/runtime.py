@@ -10,6 +10,7 @@ from pathlib import Path
 
 from voxdialog.brain.assistant import TaskAssistant
 from voxdialog.brain.base import Brain, Scope
+from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.db.engine import Database
 from voxdialog.db.migrate import migrate
 from voxdialog.db.recorder import SqlTurnRecorder
@@ -17,7 +18,8 @@ from voxdialog.db.repos.accounts import ensure_local_admin
 from voxdialog.db.repos.api_keys import create_api_key, verify_api_key
 from voxdialog.db.repos.sessions import close_stale_sessions
 from voxdialog.db.repos.tasks import SqlTaskStore
-from voxdialog.providers.base import STT, TTS, VAD
+from voxdialog.providers.assembly import ProviderAssembly
+from voxdialog.providers.base import LLM, STT, TTS, VAD
 from voxdialog.providers.registry import ProviderRegistry, default_registry
 from voxdialog.security.tokens import TokenSigner, load_or_create_secret
 from voxdialog.settings import Settings
@@ -64,6 +66,10 @@ class Runtime:
         self.stt: STT | None = None
         self.tts: TTS | None = None
         self.new_local_key: str | None = None
+        self.assembly = ProviderAssembly(self.registry, settings.providers, settings.chain)
+        self.llm: LLM | None = None
+        # Health probes of provider chains; owned here, cancelled in close().
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self, *, load_models: bool = True) -> None:
         """Migrate the database, bootstrap access, load the models."""
@@ -81,10 +87,19 @@ class Runtime:
             await self.load_models()
 
     async def load_models(self) -> None:
-        """Load the local models once (in worker threads) and warm them up."""
+        """Build the default agent's stages (local models load once, in worker threads)."""
+        agent = self.settings.agent
         self.vad = await asyncio.to_thread(self.registry.vad, "silero")
-        self.stt = await asyncio.to_thread(self.registry.stt, "whisper")
-        self.tts = await asyncio.to_thread(self.registry.tts, "piper")
+        self.stt = await asyncio.to_thread(self.assembly.stt, agent.stt)
+        self.tts = await asyncio.to_thread(self.assembly.tts, agent.tts)
+        self.llm = self.assembly.llm(agent.llm, agent.routes)
+        if self.llm is not None:
+            # Task intents go to tools; if every LLM is down, the built-in assistant answers.
+            self.brain = LLMBrain(
+                self.llm, self.tasks, settings=agent, fallback=TaskAssistant(self.tasks)
+            )
+        for chain in self.assembly.chains:
+            self._background.add(asyncio.create_task(chain.probe_loop()))
         for provider in (self.stt, self.tts):
             warmup = getattr(provider, "warmup", None)
             if warmup is not None:
@@ -99,7 +114,11 @@ class Runtime:
         )
 
     async def close(self) -> None:
-        """Release the database."""
+        """Stop background probes; release the database."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
         await self.db.close()
 
     async def _ensure_local_key(self, path: Path) -> None:

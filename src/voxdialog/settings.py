@@ -126,7 +126,7 @@ class ChainSettings(BaseModel):
     attempt_timeout_s: float = Field(
         5.0, gt=0, le=120, description="Per attempt (LLM: first token)."
     )
-    retries: int = Field(0, ge=0, le=3, description="Retries per provider for retryable errors.")
+    retries: int = Field(0, ge=0, le=2, description="Retries per provider for retryable errors.")
     backoff_s: float = Field(
         0.25, ge=0, le=10, description="First retry delay (doubles, jittered)."
     )

@@ -1,0 +1,347 @@
+"""AnthropicLLM: Claude over the Messages API, streamed with httpx (no SDK)."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import httpx
+
+from voxdialog.providers.base import (
+    ChatDelta,
+    ChatMessage,
+    ChatRequest,
+    ProviderError,
+    ProviderInfo,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from voxdialog.settings import ProviderSettings
+
+_T = TypeVar("_T")
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024
+
+#: Mid-stream error types where trying again (or elsewhere) can help, with their HTTP status.
+_RETRYABLE_STREAM_ERRORS = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "rate_limit_error": 429,
+    "timeout_error": 504,
+}
+
+
+def _content_blocks(message: ChatMessage) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}
+        ]
+    # The API rejects empty text blocks (an assistant turn that only called tools has none).
+    blocks: list[dict[str, Any]] = []
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    if message.role == "assistant":
+        for call in message.tool_calls:
+            try:
+                tool_input = json.loads(call.arguments) if call.arguments else {}
+            except ValueError:
+                tool_input = {}
+            # ``input`` must be an object; a model that wrote broken JSON gets an empty one.
+            tool_input = tool_input if isinstance(tool_input, dict) else {}
+            blocks.append(
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": tool_input}
+            )
+    return blocks
+
+
+def _tool_choice(choice: str) -> dict[str, str]:
+    if choice in ("auto", "none"):
+        return {"type": choice}
+    if choice == "required":
+        return {"type": "any"}
+    return {"type": "tool", "name": choice}
+
+
+def messages_body(
+    request: ChatRequest, *, model: str, default_max_tokens: int = DEFAULT_MAX_TOKENS
+) -> dict[str, Any]:
+    """The streaming Messages API body for ``request``.
+
+    System messages become ``system``; tool calls and results become ``tool_use`` and
+    ``tool_result`` blocks; consecutive messages of one role merge, since roles must alternate.
+
+    Args:
+        request: The provider-neutral request.
+        model: The model to ask for.
+        default_max_tokens: ``max_tokens`` when the request sets none (the API requires it).
+    """
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system" and m.content)
+    messages: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role == "system":
+            continue
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _content_blocks(message)
+        if not blocks:
+            continue
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens or default_max_tokens,
+        "messages": messages,
+        "stream": True,
+    }
+    if system:
+        body["system"] = system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.tools:
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.parameters}
+            for t in request.tools
+        ]
+        body["tool_choice"] = _tool_choice(request.tool_choice)
+    return body
+
+
+def retry_after_s(headers: httpx.Headers) -> float | None:
+    """Seconds a ``Retry-After`` (or ``retry-after-ms``) header asks to wait, if any."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_detail(body: bytes) -> tuple[str, str]:
+    """``(type, message)`` from an Anthropic error body, or what can be made of it."""
+    try:
+        payload = json.loads(body)
+        error = payload["error"]
+        return str(error.get("type", "error")), str(error.get("message", ""))[:200]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "error", body[:200].decode("utf-8", "replace")
+
+
+def _transport_error(name: str, e: httpx.TransportError) -> ProviderError:
+    if isinstance(e, httpx.UnsupportedProtocol):
+        return ProviderError(f"{name}: bad base URL ({e})", retryable=False)
+    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
+        return ProviderUnavailable(f"{name}: cannot connect ({type(e).__name__})")
+    if isinstance(e, httpx.TimeoutException):
+        return ProviderTimeout(f"{name}: stream stalled ({type(e).__name__})")
+    return ProviderError(f"{name}: connection failed ({type(e).__name__})", retryable=True)
+
+
+class _EventTranslator:
+    """Turns Messages API stream events into ``ChatDelta``s (one per answer)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tool_of_block: dict[int, int] = {}
+        self._tool_has_arguments: dict[int, bool] = {}
+        self.stopped = False
+
+    def feed(self, event: str, data: str) -> list[ChatDelta]:
+        if event == "ping" or not data:
+            return []
+        payload = json.loads(data)
+        kind = event or payload.get("type", "")
+        if kind == "error":
+            error = payload.get("error", {})
+            error_type = str(error.get("type", "error"))
+            status = _RETRYABLE_STREAM_ERRORS.get(error_type)
+            raise ProviderError(
+                f"{self._name}: stream error {error_type}: {str(error.get('message', ''))[:200]}",
+                retryable=status is not None,
+                status=status,
+            )
+        if kind == "message_stop":
+            self.stopped = True
+            return []
+        index = payload.get("index")
+        if kind == "content_block_start":
+            block = payload["content_block"]
+            if block.get("type") == "tool_use":
+                tool = self._tool_of_block[index] = len(self._tool_of_block)
+                self._tool_has_arguments[tool] = False
+                return [
+                    ChatDelta(
+                        tool_call_index=tool, tool_call_id=block["id"], tool_name=block["name"]
+                    )
+                ]
+            if block.get("type") == "text" and block.get("text"):
+                return [ChatDelta(text=block["text"])]
+            return []
+        if kind == "content_block_delta":
+            delta = payload["delta"]
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [ChatDelta(text=delta["text"])]
+            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                tool = self._tool_of_block[index]
+                self._tool_has_arguments[tool] = True
+                return [ChatDelta(tool_call_index=tool, tool_arguments=delta["partial_json"])]
+            return []  # thinking, signatures and citations are never spoken
+        if kind == "content_block_stop" and index in self._tool_of_block:
+            tool = self._tool_of_block[index]
+            if not self._tool_has_arguments[tool]:
+                # A call without arguments streams none; "{}" keeps it valid JSON downstream.
+                return [ChatDelta(tool_call_index=tool, tool_arguments="{}")]
+        return []
+
+
+async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """``(event, data)`` pairs from a server-sent-events body."""
+    event = ""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data or event:
+                yield event, "\n".join(data)
+            event, data = "", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                event = value
+            elif field == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+class AnthropicLLM:
+    """An ``LLM`` speaking the Anthropic Messages API (streaming, tools, cancellable).
+
+    Args:
+        settings: ``base_url`` (default ``https://api.anthropic.com``), ``model``, the key,
+            ``timeout_s`` (to the first token, then the longest silence mid-stream),
+            ``connect_timeout_s`` and extra ``headers``.
+        name: The provider name, for ``info`` and error messages.
+        max_tokens: ``max_tokens`` when a request sets none.
+    """
+
+    def __init__(
+        self, settings: ProviderSettings, *, name: str, max_tokens: int = DEFAULT_MAX_TOKENS
+    ) -> None:
+        self.info = ProviderInfo(name=name, model=settings.model, streaming=True)
+        self._settings = settings
+        self._max_tokens = max_tokens
+        base = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+        self._headers = {
+            "anthropic-version": API_VERSION,
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+        }
+        if (key := settings.key()) is not None:
+            self._headers["x-api-key"] = key
+        self._headers.update(settings.headers)
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        # One pooled client per event loop: a connection belongs to the loop that opened it.
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            settings = self._settings
+            timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+            self._http = httpx.AsyncClient(timeout=timeout)
+            self._http_loop = loop
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """Stream the answer to ``request``; cancel (or close) the iteration to abort it.
+
+        Raises:
+            ProviderTimeout: No first token within ``timeout_s`` (or a stall after it).
+            ProviderUnavailable: The server cannot be reached.
+            ProviderError: The API refused (``status``, ``retry_after_s``) or the stream broke.
+        """
+        body = messages_body(
+            request, model=self._settings.model, default_max_tokens=self._max_tokens
+        )
+        client = self._client()
+        deadline: float | None = asyncio.get_running_loop().time() + self._settings.timeout_s
+        http_request = client.build_request("POST", self.url, json=body, headers=self._headers)
+        response = await self._guard(client.send(http_request, stream=True), deadline)
+        try:
+            if response.status_code != 200:
+                raise await self._guard(self._status_error(response), deadline)
+            deltas = self._deltas(response)
+            try:
+                while (delta := await self._guard(anext(deltas, None), deadline)) is not None:
+                    deadline = None  # after the first token, httpx's read timeout limits stalls
+                    yield delta
+            finally:
+                await deltas.aclose()
+        finally:
+            await response.aclose()
+
+    async def _guard(self, step: Awaitable[_T], deadline: float | None) -> _T:
+        """Await ``step`` before ``deadline``, mapping transport failures to ProviderErrors."""
+        name = self.info.name
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await step
+        except TimeoutError as e:
+            raise ProviderTimeout(
+                f"{name}: no first token within {self._settings.timeout_s:g} s"
+            ) from e
+        except httpx.TransportError as e:
+            raise _transport_error(name, e) from e
+
+    async def _status_error(self, response: httpx.Response) -> ProviderError:
+        status = response.status_code
+        error_type, message = _error_detail(await response.aread())
+        retryable = status in (408, 409, 429) or status >= 500
+        return ProviderError(
+            f"{self.info.name}: HTTP {status} {error_type}: {message}",
+            retryable=retryable,
+            status=status,
+            retry_after_s=retry_after_s(response.headers),
+        )
+
+    async def _deltas(self, response: httpx.Response) -> AsyncGenerator[ChatDelta, None]:
+        translator = _EventTranslator(self.info.name)
+        async for event, data in _sse_events(response):
+            try:
+                deltas = translator.feed(event, data)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ProviderError(
+                    f"{self.info.name}: malformed stream event {event!r}", retryable=True
+                ) from e
+            for delta in deltas:
+                yield delta
+            if translator.stopped:
+                return
+        raise ProviderError(f"{self.info.name}: stream ended before message_stop", retryable=True)

@@ -1,0 +1,1 @@
+"""Providers that speak the OpenAI HTTP API: chat completions, transcriptions and speech."""

@@ -1,0 +1,292 @@
+"""WebhookLLM: a chat turn POSTed to a webhook (n8n style), answered in JSON or streamed text."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import httpx
+
+from voxdialog.providers.base import (
+    ChatDelta,
+    ChatRequest,
+    ProviderError,
+    ProviderInfo,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from voxdialog.settings import ProviderSettings
+
+_T = TypeVar("_T")
+
+#: Media types whose body is one JSON value per line.
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
+#: ``type`` values of n8n's streamed chunks (``{"type": "item", "content": "..."}``).
+_STREAM_CHUNK_TYPES = frozenset({"begin", "item", "end", "error"})
+#: Keys holding the answer in a JSON reply, in the order they are tried.
+REPLY_KEYS = ("text", "output", "reply")
+
+
+def webhook_body(request: ChatRequest, *, model: str | None) -> dict[str, Any]:
+    """The JSON a webhook receives: the messages, the model (or null) and the tools."""
+    return {
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "model": model or None,
+        "tools": [
+            {"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in request.tools
+        ],
+        "session": None,
+    }
+
+
+def reply_text(payload: object) -> str | None:
+    """The answer in a webhook's JSON, or None when it holds none.
+
+    Tried in order: ``text``, ``output``, ``reply``, then an OpenAI ``chat.completion``
+    (``choices[0].message.content``) or ``chat.completion.chunk`` (``choices[0].delta.content``).
+    A list (n8n answers with its items) gives the answer of its first element.
+    """
+    if isinstance(payload, list):
+        return reply_text(payload[0]) if payload else None
+    if not isinstance(payload, dict):
+        return None
+    for key in REPLY_KEYS:
+        if isinstance(value := payload.get(key), str):
+            return value
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        for part in ("message", "delta"):
+            message = choices[0].get(part)
+            if isinstance(message, dict) and isinstance(content := message.get("content"), str):
+                return content
+    return None
+
+
+def _retry_after_s(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _transport_error(name: str, e: httpx.TransportError) -> ProviderError:
+    if isinstance(e, httpx.UnsupportedProtocol):
+        return ProviderError(f"{name}: bad webhook URL ({e})", retryable=False)
+    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
+        return ProviderUnavailable(f"{name}: cannot connect ({type(e).__name__})")
+    if isinstance(e, httpx.TimeoutException):
+        return ProviderTimeout(f"{name}: stream stalled ({type(e).__name__})")
+    return ProviderError(f"{name}: connection failed ({type(e).__name__})", retryable=True)
+
+
+async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """``(event, data)`` pairs from a server-sent-events body."""
+    event = ""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data or event:
+                yield event, "\n".join(data)
+            event, data = "", []
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                event = value
+            elif field == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+def _json_or_none(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _is_stream_chunk(value: object) -> bool:
+    return isinstance(value, dict) and value.get("type") in _STREAM_CHUNK_TYPES
+
+
+class WebhookLLM:
+    """An ``LLM`` that POSTs the chat to a webhook (an n8n workflow, say) and speaks its answer.
+
+    The answer may be JSON (see ``reply_text``), plain text (streamed as it arrives), n8n's
+    streamed NDJSON chunks (``{"type": "item", "content": ...}``, whatever the Content-Type
+    says), or server-sent events. Tools are described to the webhook; it answers in text.
+
+    Args:
+        settings: ``base_url`` (the webhook URL, required), ``model`` (passed along), the key
+            (sent as ``Authorization: Bearer``), ``timeout_s`` (to the first text, then the
+            longest silence mid-stream), ``connect_timeout_s`` and extra ``headers``.
+        name: The provider name, for ``info`` and error messages.
+
+    Raises:
+        ValueError: ``settings.base_url`` is not set.
+    """
+
+    def __init__(self, settings: ProviderSettings, *, name: str) -> None:
+        if not settings.base_url:
+            raise ValueError(f"webhook provider {name!r} needs base_url (the webhook URL)")
+        self.info = ProviderInfo(name=name, model=settings.model or "webhook", streaming=True)
+        self.url = settings.base_url
+        self._settings = settings
+        self._headers = {
+            "content-type": "application/json",
+            "accept": "application/json, application/x-ndjson, text/event-stream, text/plain",
+        }
+        if (key := settings.key()) is not None:
+            self._headers["authorization"] = f"Bearer {key}"
+        self._headers.update(settings.headers)
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        # One pooled client per event loop: a connection belongs to the loop that opened it.
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            settings = self._settings
+            timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+            self._http = httpx.AsyncClient(timeout=timeout)
+            self._http_loop = loop
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """Stream the webhook's answer to ``request``; cancel the iteration to abort it.
+
+        Raises:
+            ProviderTimeout: No text within ``timeout_s`` (or a stall after it).
+            ProviderUnavailable: The webhook cannot be reached.
+            ProviderError: The webhook refused (``status``, ``retry_after_s``), reported a
+                workflow error, or answered something that holds no text.
+        """
+        body = webhook_body(request, model=self._settings.model)
+        client = self._client()
+        deadline: float | None = asyncio.get_running_loop().time() + self._settings.timeout_s
+        http_request = client.build_request("POST", self.url, json=body, headers=self._headers)
+        response = await self._guard(client.send(http_request, stream=True), deadline)
+        try:
+            if not response.is_success:
+                raise await self._guard(self._status_error(response), deadline)
+            texts = self._texts(response)
+            try:
+                while (text := await self._guard(anext(texts, None), deadline)) is not None:
+                    deadline = None  # after the first text, httpx's read timeout limits stalls
+                    yield ChatDelta(text=text)
+            finally:
+                await texts.aclose()
+        finally:
+            await response.aclose()
+
+    async def _guard(self, step: Awaitable[_T], deadline: float | None) -> _T:
+        """Await ``step`` before ``deadline``, mapping transport failures to ProviderErrors."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await step
+        except TimeoutError as e:
+            raise ProviderTimeout(
+                f"{self.info.name}: no answer within {self._settings.timeout_s:g} s"
+            ) from e
+        except httpx.TransportError as e:
+            raise _transport_error(self.info.name, e) from e
+
+    async def _status_error(self, response: httpx.Response) -> ProviderError:
+        status = response.status_code
+        payload = _json_or_none((await response.aread()).decode("utf-8", "replace"))
+        detail = payload.get("message", "") if isinstance(payload, dict) else ""
+        return ProviderError(
+            f"{self.info.name}: HTTP {status} {str(detail)[:200]}".rstrip(),
+            retryable=status in (408, 409, 429) or status >= 500,
+            status=status,
+            retry_after_s=_retry_after_s(response.headers),
+        )
+
+    def _workflow_error(self, value: object, *, fallback: str) -> ProviderError:
+        detail = fallback
+        if isinstance(value, dict):
+            detail = value.get("content") or value.get("message") or value.get("error") or detail
+        # The workflow failed inside (often its own model call): elsewhere may work.
+        return ProviderError(f"{self.info.name}: {str(detail)[:200]}", retryable=True)
+
+    def _chunk_text(self, value: object) -> str:
+        """The text in one streamed JSON value (an n8n chunk, an OpenAI chunk, ...)."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and value.get("type") in _STREAM_CHUNK_TYPES:
+            if value["type"] == "error":
+                raise self._workflow_error(value, fallback="workflow error")
+            content = value.get("content")
+            return content if value["type"] == "item" and isinstance(content, str) else ""
+        return reply_text(value) or ""
+
+    def _line_text(self, line: str) -> str:
+        if not line.strip():
+            return ""
+        value = _json_or_none(line)
+        return line if value is None else self._chunk_text(value)
+
+    async def _texts(self, response: httpx.Response) -> AsyncGenerator[str, None]:
+        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media == "text/event-stream":
+            async for event, data in _sse_events(response):
+                if data.strip() == "[DONE]":
+                    return
+                value = _json_or_none(data)
+                if event == "error":
+                    raise self._workflow_error(value, fallback=data or "workflow error")
+                if text := (data if value is None else self._chunk_text(value)):
+                    yield text
+        elif media in NDJSON_TYPES or media == "application/json" or media.endswith("+json"):
+            async for text in self._json_texts(response, lines=media in NDJSON_TYPES):
+                yield text
+        else:
+            async for text in response.aiter_text():
+                if text:
+                    yield text
+
+    async def _json_texts(
+        self, response: httpx.Response, *, lines: bool
+    ) -> AsyncGenerator[str, None]:
+        """Texts of a JSON body: one value per line when streamed, else one whole value.
+
+        n8n streams its chunks as ``application/json``, so a body whose first line is such a
+        chunk is read line by line whatever its media type says.
+        """
+        mode = "lines" if lines else ""
+        whole: list[str] = []
+        async for line in response.aiter_lines():
+            if not mode and line.strip():
+                mode = "lines" if _is_stream_chunk(_json_or_none(line)) else "whole"
+            if mode == "lines":
+                if text := self._line_text(line):
+                    yield text
+            else:
+                whole.append(line)
+        if mode == "lines":
+            return
+        payload = _json_or_none("\n".join(whole))
+        answer = reply_text(payload)
+        if answer is None:
+            raise ProviderError(f"{self.info.name}: the answer holds no text", retryable=True)
+        if answer:
+            yield answer

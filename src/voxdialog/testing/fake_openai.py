@@ -1,0 +1,563 @@
+"""FakeOpenAIServer: a local server speaking the OpenAI (and ElevenLabs) HTTP API, with faults.
+
+Typical use::
+
+    with FakeOpenAIServer() as fake:
+        fake.replies.append(ChatReply(text="Hi there."))
+        fake.faults.append(Fault(kind="status", status=429, retry_after="2"))
+        client = AsyncOpenAI(base_url=fake.url, api_key="k")   # or a provider at fake.url
+        ...
+        assert fake.requests[-1].json["model"] == "m"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from voxdialog.audio.errors import AudioDecodeError, UnsupportedAudioFormat
+from voxdialog.audio.wav import read_wav, wav_header
+from voxdialog.testing.server import free_port
+from voxdialog.testing.signals import tone
+
+FaultKind = Literal[
+    "status",  # answer `status` with an error body (and Retry-After / retry-after-ms)
+    "hang",  # read the request, then never answer (until the client goes away)
+    "disconnect_mid_stream",  # drop the connection after `after_chunks` pieces
+    "malformed_chunk",  # chat stream: a broken JSON chunk after `after_chunks` chunks
+    "slow_first_token",  # streams: send headers, wait `delay_s`, then the body
+    "reasoning",  # chat stream: reasoning chunks (`reasoning_content`, `reasoning`) first
+    "comments",  # chat stream: ": OPENROUTER PROCESSING" lines between chunks and while slow
+    "error_chunk",  # chat stream: an error object after `after_chunks` chunks, then the end
+]
+
+#: What the fake speaks in (OpenAI ``pcm``).
+SPEECH_RATE = 24_000
+_EL_RATES = frozenset({8000, 16000, 22050, 24000, 44100, 48000})
+_KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
+
+
+@dataclass(slots=True)
+class Fault:
+    """A misbehaviour for the next matching request(s).
+
+    A request takes the first queued fault of each kind whose ``path`` matches, so two
+    ``status`` faults fail two requests in a row, while ``comments`` and ``slow_first_token``
+    can combine on one.
+
+    Args:
+        kind: What goes wrong (see ``FaultKind``).
+        status: HTTP status (``status``), or the error code in an ``error_chunk``.
+        retry_after: ``Retry-After`` header value to send with a ``status`` fault.
+        retry_after_ms: ``retry-after-ms`` header value (OpenAI's) to send.
+        after_chunks: Pieces sent before a mid-stream fault strikes.
+        delay_s: The wait of ``slow_first_token``.
+        path: Only requests whose path contains this; ``None`` = any.
+        times: How many requests it hits; ``None`` = every one until removed.
+        message: The error message sent.
+        vllm: Send the ``error_chunk`` in vLLM's shape (``{"object": "error", ...}``).
+    """
+
+    kind: FaultKind
+    status: int = 500
+    retry_after: str | None = None
+    retry_after_ms: int | None = None
+    after_chunks: int = 1
+    delay_s: float = 1.0
+    path: str | None = None
+    times: int | None = 1
+    message: str = "injected fault"
+    vllm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FakeToolCall:
+    """A tool call the fake model makes (``id`` defaults to ``call_<n>``)."""
+
+    name: str
+    arguments: str
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    """What the fake model answers: text (streamed word by word) and/or tool calls."""
+
+    text: str = ""
+    tool_calls: tuple[FakeToolCall, ...] = ()
+    reasoning: str = "Let me think about that."
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request the fake received. Header names are lower case; ``authorization`` and
+    ``xi-api-key`` are left out of ``headers`` and their key is in ``api_key`` instead."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    api_key: str | None = field(default=None, repr=False)
+    json: Any = None
+    form: dict[str, list[str]] = field(default_factory=dict)
+    file: bytes | None = field(default=None, repr=False)
+    file_name: str | None = None
+    #: The client went away before the answer ended (cancellation, timeout).
+    disconnected: bool = False
+
+
+class _LiveStream(StreamingResponse):
+    """Streams pieces while listening for the client leaving, which it records.
+
+    ``hang`` sends nothing at all; ``abort`` drops the connection after the last piece
+    instead of ending the body (uvicorn closes a connection whose app returned mid-body).
+    """
+
+    def __init__(
+        self,
+        pieces: AsyncIterator[bytes],
+        record: RecordedRequest,
+        *,
+        media_type: str,
+        hang: bool = False,
+        abort: bool = False,
+    ) -> None:
+        super().__init__(pieces, media_type=media_type)
+        self._record = record
+        self._hang = hang
+        self._abort = abort
+
+    async def _send_all(self, send: Send) -> None:
+        if self._hang:
+            await asyncio.Event().wait()
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async for piece in self.body_iterator:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if not self._abort:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def client_left() -> None:
+            message: Message = {}
+            while message.get("type") != "http.disconnect":
+                message = await receive()
+
+        sender = asyncio.ensure_future(self._send_all(send))
+        listener = asyncio.ensure_future(client_left())
+        done, _ = await asyncio.wait({sender, listener}, return_when=asyncio.FIRST_COMPLETED)
+        if listener in done and not sender.done():
+            self._record.disconnected = True
+        for task in (sender, listener):
+            task.cancel()
+        await asyncio.gather(sender, listener, return_exceptions=True)
+
+
+def _openai_error(status: int, message: str, *, code: str | None = None) -> dict[str, Any]:
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _call(call_id: str, name: str, arguments: str = "") -> dict[str, Any]:
+    function = {"name": name, "arguments": arguments}
+    return {"id": call_id, "type": "function", "function": function}
+
+
+def _sse(data: object) -> bytes:
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\s*\S+", text) or ([text] if text else [])
+
+
+class FakeOpenAIServer:
+    """A Starlette app on a free 127.0.0.1 port, run by uvicorn in a background thread.
+
+    Serves ``POST /v1/chat/completions`` (streamed or not), ``/v1/audio/transcriptions``,
+    ``/v1/audio/speech`` (a sine tone as ``pcm`` or ``wav``) and ElevenLabs'
+    ``/v1/text-to-speech/{voice_id}/stream``. Use it as a context manager, or ``start()``
+    and ``stop()``. Tests change its attributes between requests from their own thread.
+
+    Args:
+        api_key: When set, OpenAI routes answer 401 to any other bearer key.
+        transcript: What every transcription hears.
+        chunk_delay_s: Pause between streamed pieces (to leave time for a cancellation).
+        tone_hz: Frequency of the speech tone.
+        speech_ms_per_char: Length of speech per input character (at speed 1).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        transcript: str = "Hello there.",
+        chunk_delay_s: float = 0.0,
+        tone_hz: float = 440.0,
+        speech_ms_per_char: float = 40.0,
+    ) -> None:
+        self._defaults = (api_key, transcript, chunk_delay_s, tone_hz, speech_ms_per_char)
+        #: Chat answers, used in order; when empty, ``default_reply`` answers.
+        self.replies: deque[ChatReply] = deque()
+        #: Faults waiting for requests (see ``Fault``).
+        self.faults: list[Fault] = []
+        #: Every request received, in order.
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self.reset()
+        self.port = free_port()
+        self._ids = itertools.count(1)
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/audio/transcriptions", self._transcribe, methods=["POST"]),
+                Route("/v1/audio/speech", self._speech, methods=["POST"]),
+                Route("/v1/text-to-speech/{voice_id}/stream", self._elevenlabs, methods=["POST"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            http="h11",
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._server.serve()), name="fake-openai", daemon=True
+        )
+
+    @property
+    def origin(self) -> str:
+        """``http://127.0.0.1:<port>`` (ElevenLabs' base URL)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``, the ``base_url`` for OpenAI clients."""
+        return f"{self.origin}/v1"
+
+    def start(self) -> None:
+        """Start serving; returns once the port accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake OpenAI server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop serving (answers still in flight are cut after two seconds)."""
+        if not self._thread.is_alive():
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=5.0)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout=5.0)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget requests, replies and faults, and restore the constructor's settings."""
+        (
+            self.api_key,
+            self.transcript,
+            self.chunk_delay_s,
+            self.tone_hz,
+            self.speech_ms_per_char,
+        ) = self._defaults
+        self.default_reply = ChatReply(text="Hello! How can I help you today?")
+        self.replies.clear()
+        with self._lock:
+            self.faults.clear()
+        self.requests.clear()
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The requests whose path contains ``path``."""
+        return [r for r in self.requests if path in r.path]
+
+    async def wait_for_disconnect(self, *, timeout_s: float = 5.0) -> bool:
+        """Wait (in any event loop) until a client has left mid-answer; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while not any(r.disconnected for r in self.requests):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _take_faults(self, path: str) -> dict[str, Fault]:
+        taken: dict[str, Fault] = {}
+        with self._lock:
+            for fault in list(self.faults):
+                if fault.kind in taken or (fault.path is not None and fault.path not in path):
+                    continue
+                taken[fault.kind] = fault
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+        return taken
+
+    async def _record(self, request: Request) -> RecordedRequest:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        auth = headers.pop("authorization", None)
+        key = headers.pop("xi-api-key", None)
+        if auth is not None:
+            key = auth.removeprefix("Bearer ").strip()
+        record = RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            query=dict(request.query_params),
+            headers=headers,
+            api_key=key,
+        )
+        if headers.get("content-type", "").startswith("multipart/form-data"):
+            async with request.form() as form:
+                for name, value in form.multi_items():
+                    if isinstance(value, UploadFile):
+                        record.file, record.file_name = await value.read(), value.filename
+                    else:
+                        record.form.setdefault(name, []).append(value)
+        else:
+            body = await request.body()
+            try:
+                record.json = json.loads(body) if body else None
+            except ValueError:
+                record.json = None
+        self.requests.append(record)
+        return record
+
+    def _early(self, record: RecordedRequest, faults: dict[str, Fault]) -> Response | None:
+        """A response for a fault that strikes before any answer, or for a bad key."""
+        if (fault := faults.get("status")) is not None:
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = fault.retry_after
+            if fault.retry_after_ms is not None:
+                headers["retry-after-ms"] = str(fault.retry_after_ms)
+            if "text-to-speech" in record.path:
+                body: dict[str, Any] = {"detail": {"status": "error", "message": fault.message}}
+            else:
+                body = _openai_error(fault.status, fault.message)
+            return JSONResponse(body, status_code=fault.status, headers=headers)
+        if "hang" in faults:
+            return _LiveStream(_pieces([], 0.0, 0.0), record, media_type="text/plain", hang=True)
+        is_openai = "text-to-speech" not in record.path
+        if is_openai and self.api_key is not None and record.api_key != self.api_key:
+            error = _openai_error(401, "Incorrect API key provided", code="invalid_api_key")
+            return JSONResponse(error, status_code=401)
+        return None
+
+    def _stream(
+        self,
+        pieces: Sequence[bytes],
+        record: RecordedRequest,
+        faults: dict[str, Fault],
+        *,
+        media_type: str,
+    ) -> Response:
+        first_delay = faults["slow_first_token"].delay_s if "slow_first_token" in faults else 0.0
+        cut = faults.get("disconnect_mid_stream")
+        if cut is not None:
+            pieces = pieces[: cut.after_chunks]
+        body = _pieces(pieces, first_delay, self.chunk_delay_s, keepalive="comments" in faults)
+        return _LiveStream(body, record, media_type=media_type, abort=cut is not None)
+
+    # --- chat ----------------------------------------------------------------------------
+
+    async def _chat(self, request: Request) -> Response:
+        record = await self._record(request)
+        faults = self._take_faults(record.path)
+        if (early := self._early(record, faults)) is not None:
+            return early
+        body = record.json
+        if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
+            return JSONResponse(_openai_error(400, "model and messages are required"), 400)
+        reply = self.replies.popleft() if self.replies else self.default_reply
+        calls = [(c.id or f"call_{next(self._ids)}", c) for c in reply.tool_calls]
+        head = {"id": f"chatcmpl-{next(self._ids)}", "created": int(time.time())}
+        head["model"] = str(body["model"])
+        finish = "tool_calls" if calls else "stop"
+        prompt = sum(len(str(m.get("content") or "").split()) for m in body["messages"])
+        done = len(_words(reply.text))
+        usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+            if calls:
+                message["tool_calls"] = [_call(i, c.name, c.arguments) for i, c in calls]
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            completion = {**head, "object": "chat.completion", "choices": [choice]}
+            return JSONResponse({**completion, "usage": usage})
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            return {**head, "object": "chat.completion.chunk", "choices": [choice]}
+
+        chunks = [chunk({"role": "assistant", "content": ""})]
+        if "reasoning" in faults:  # DeepSeek's field and Ollama/OpenRouter's, in turn
+            fields = itertools.cycle(("reasoning_content", "reasoning"))
+            chunks += [chunk({"content": None, next(fields): w}) for w in _words(reply.reasoning)]
+        chunks += [chunk({"content": word}) for word in _words(reply.text)]
+        for index, (call_id, call) in enumerate(calls):
+            chunks.append(chunk({"tool_calls": [{"index": index, **_call(call_id, call.name)}]}))
+            for start in range(0, len(call.arguments), 8):
+                fragment = {"arguments": call.arguments[start : start + 8]}
+                chunks.append(chunk({"tool_calls": [{"index": index, "function": fragment}]}))
+        chunks.append(chunk({}, finish))
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            chunks.append({**chunk({}), "choices": [], "usage": usage})
+        pieces = [_sse(c) for c in chunks] + [b"data: [DONE]\n\n"]
+        if (fault := faults.get("malformed_chunk")) is not None:
+            pieces.insert(fault.after_chunks, b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
+        if (fault := faults.get("error_chunk")) is not None:
+            error: dict[str, Any] = _openai_error(
+                fault.status, fault.message, code=str(fault.status)
+            )
+            if fault.vllm:
+                error = {"object": "error", "message": fault.message, "code": fault.status}
+            pieces = [*pieces[: fault.after_chunks], _sse(error)]
+        if "comments" in faults:
+            pieces = [_KEEPALIVE + p for p in pieces]
+        return self._stream(pieces, record, faults, media_type="text/event-stream")
+
+    # --- audio ---------------------------------------------------------------------------
+
+    async def _transcribe(self, request: Request) -> Response:
+        record = await self._record(request)
+        faults = self._take_faults(record.path)
+        if (early := self._early(record, faults)) is not None:
+            return early
+        form = {k: v[-1] for k, v in record.form.items()}
+        if record.file is None or not form.get("model"):
+            return JSONResponse(_openai_error(400, "file and model are required"), 400)
+        try:
+            clip = read_wav(record.file)
+            duration = round(clip.duration_ms / 1000.0, 3)
+        except (AudioDecodeError, UnsupportedAudioFormat):
+            duration = 0.0
+        text, fmt = self.transcript, form.get("response_format", "json")
+        if fmt == "text":
+            return PlainTextResponse(text + "\n")
+        if fmt == "json":
+            return JSONResponse({"text": text, "usage": {"type": "duration", "seconds": duration}})
+        if fmt != "verbose_json":
+            return JSONResponse(_openai_error(400, f"the fake does not write {fmt}"), 400)
+        words = _words(text)
+        step = duration / max(1, len(words))
+        answer: dict[str, Any] = {
+            "task": "transcribe",
+            "language": form.get("language") or "english",
+            "duration": duration,
+            "text": text,
+            "segments": [
+                {
+                    "id": 0,
+                    "seek": 0,
+                    "start": 0.0,
+                    "end": duration,
+                    "text": text,
+                    "tokens": [],
+                    "temperature": 0.0,
+                    "avg_logprob": -0.2,
+                    "compression_ratio": 1.0,
+                    "no_speech_prob": 0.01,
+                }
+            ],
+        }
+        if "word" in record.form.get("timestamp_granularities[]", []):
+            answer["words"] = [
+                {"word": w.strip(), "start": round(i * step, 3), "end": round((i + 1) * step, 3)}
+                for i, w in enumerate(words)
+            ]
+        return JSONResponse(answer)
+
+    def _tone_pieces(self, text: str, speed: float, rate: int) -> list[bytes]:
+        ms = max(200.0, len(text) * self.speech_ms_per_char) / max(speed, 0.25)
+        pcm = tone(ms, freq=self.tone_hz, rate=rate)
+        step = rate // 20 * 2  # 50 ms
+        return [pcm[i : i + step] for i in range(0, len(pcm), step)]
+
+    async def _speech(self, request: Request) -> Response:
+        record = await self._record(request)
+        faults = self._take_faults(record.path)
+        if (early := self._early(record, faults)) is not None:
+            return early
+        body = record.json
+        if not isinstance(body, dict) or not all(body.get(k) for k in ("model", "input", "voice")):
+            return JSONResponse(_openai_error(400, "model, input and voice are required"), 400)
+        fmt = body.get("response_format", "mp3")
+        speed = float(body.get("speed") or 1.0)
+        pieces = self._tone_pieces(str(body["input"]), speed, SPEECH_RATE)
+        if fmt == "wav":
+            return self._stream(
+                [wav_header(SPEECH_RATE), *pieces], record, faults, media_type="audio/wav"
+            )
+        if fmt != "pcm":
+            return JSONResponse(_openai_error(400, "the fake speaks pcm and wav only"), 400)
+        return self._stream(pieces, record, faults, media_type="audio/pcm")
+
+    async def _elevenlabs(self, request: Request) -> Response:
+        record = await self._record(request)
+        faults = self._take_faults(record.path)
+        if (early := self._early(record, faults)) is not None:
+            return early
+        body = record.json
+        output = record.query.get("output_format", "mp3_44100_128")
+        rate = int(output.removeprefix("pcm_")) if re.fullmatch(r"pcm_\d+", output) else 0
+        if not isinstance(body, dict) or not body.get("text") or rate not in _EL_RATES:
+            detail = {"status": "invalid_request", "message": "text and a pcm output_format"}
+            return JSONResponse({"detail": detail}, 422)
+        settings = body.get("voice_settings") or {}
+        pieces = self._tone_pieces(str(body["text"]), float(settings.get("speed", 1.0)), rate)
+        return self._stream(pieces, record, faults, media_type="audio/pcm")
+
+
+async def _pieces(
+    pieces: Iterable[bytes], first_delay_s: float, delay_s: float, *, keepalive: bool = False
+) -> AsyncIterator[bytes]:
+    """Yield ``pieces`` with pauses; ``keepalive`` sends a comment every 0.1 s of the first
+    pause, as OpenRouter does while the upstream model has not started."""
+    for n, piece in enumerate(pieces):
+        pause = first_delay_s if n == 0 else delay_s
+        if keepalive and n == 0:
+            end = time.monotonic() + pause
+            while (left := end - time.monotonic()) > 0:
+                yield _KEEPALIVE
+                await asyncio.sleep(min(0.1, left))
+        elif pause > 0:
+            await asyncio.sleep(pause)
+        yield piece

@@ -1,0 +1,391 @@
+"""OpenAICompatLLM against the fake OpenAI server: streaming, tool calls and every fault."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from voxdialog.providers.base import (
+    ChatDelta,
+    ChatMessage,
+    ChatRequest,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ToolCall,
+    ToolSpec,
+)
+from voxdialog.providers.openai_compat.llm import ChatUsage, OpenAICompatLLM
+from voxdialog.settings import ProviderSettings
+from voxdialog.testing.fake_openai import ChatReply, FakeOpenAIServer, FakeToolCall, Fault
+from voxdialog.testing.server import free_port
+
+ASK = ChatRequest(messages=(ChatMessage("user", "What is the weather in Oslo?"),))
+WEATHER = ToolSpec(
+    name="get_weather",
+    description="Current weather in a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+
+MakeLLM = Callable[..., Awaitable[OpenAICompatLLM]]
+
+
+@pytest.fixture
+async def make_llm(fake: FakeOpenAIServer) -> AsyncIterator[MakeLLM]:
+    """Build providers aimed at the fake (settings overridable); closed after the test."""
+    built: list[OpenAICompatLLM] = []
+
+    async def make(**overrides: object) -> OpenAICompatLLM:
+        fields: dict[str, object] = {
+            "kind": "openai_compatible",
+            "base_url": fake.url,
+            "model": "llama3.1",
+            "timeout_s": 5.0,
+        }
+        fields.update(overrides)
+        llm = OpenAICompatLLM(ProviderSettings.model_validate(fields), name="primary")
+        built.append(llm)
+        return llm
+
+    yield make
+    for llm in built:
+        await llm.aclose()
+
+
+async def collect(llm: OpenAICompatLLM, request: ChatRequest = ASK) -> list[ChatDelta]:
+    return [delta async for delta in llm.chat(request)]
+
+
+def joined_calls(deltas: list[ChatDelta]) -> dict[int, ToolCall]:
+    """Reassemble tool-call fragments the way a brain does."""
+    ids: dict[int, str] = {}
+    names: dict[int, str] = {}
+    arguments: dict[int, str] = {}
+    for d in deltas:
+        if d.tool_call_index is None:
+            continue
+        assert not (d.tool_call_id and d.tool_call_index in ids), "id sent twice"
+        assert not (d.tool_name and d.tool_call_index in names), "name sent twice"
+        if d.tool_call_id:
+            ids[d.tool_call_index] = d.tool_call_id
+        if d.tool_name:
+            names[d.tool_call_index] = d.tool_name
+        arguments[d.tool_call_index] = arguments.get(d.tool_call_index, "") + d.tool_arguments
+    return {i: ToolCall(ids[i], names[i], arguments[i]) for i in names}
+
+
+async def test_text_streams_in_several_deltas_that_join_to_the_reply(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.replies.append(ChatReply(text="It is sunny and mild in Oslo today."))
+    llm = await make_llm()
+    deltas = await collect(llm)
+    assert "".join(d.text for d in deltas) == "It is sunny and mild in Oslo today."
+    assert len(deltas) > 3
+    assert all(d.text and d.tool_call_index is None for d in deltas)
+    assert llm.last_usage == ChatUsage(prompt_tokens=6, completion_tokens=8, total_tokens=14)
+    assert not fake.requests[-1].disconnected  # read to the end: no hang-up recorded
+
+
+async def test_request_body_follows_the_openai_chat_format(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    llm = await make_llm(api_key="sk-test", headers={"HTTP-Referer": "https://example.org"})
+    request = ChatRequest(
+        messages=(
+            ChatMessage("system", "Be brief."),
+            ChatMessage("user", "Weather in Oslo?"),
+            ChatMessage(
+                "assistant",
+                "",
+                tool_calls=(ToolCall("call_1", "get_weather", '{"city":"Oslo"}'),),
+            ),
+            ChatMessage("tool", '{"temp_c":21}', tool_call_id="call_1"),
+        ),
+        temperature=0.7,
+        max_tokens=512,
+        tools=(WEATHER,),
+        tool_choice="auto",
+    )
+    await collect(llm, request)
+    sent = fake.requests_to("/chat/completions")[-1]
+    assert sent.api_key == "sk-test"
+    assert sent.headers["http-referer"] == "https://example.org"
+    assert sent.json == {
+        "model": "llama3.1",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Oslo?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "content": '{"temp_c":21}', "tool_call_id": "call_1"},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Current weather in a city.",
+                    "parameters": WEATHER.parameters,
+                },
+            }
+        ],
+        "tool_choice": "auto",
+        "temperature": 0.7,
+        "max_tokens": 512,
+    }
+
+
+async def test_a_tool_choice_naming_a_tool_forces_that_function_and_no_tools_sends_no_choice(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    llm = await make_llm()
+    await collect(
+        llm, ChatRequest(messages=ASK.messages, tools=(WEATHER,), tool_choice="get_weather")
+    )
+    await collect(llm, ChatRequest(messages=ASK.messages, tool_choice="required"))
+    forced, plain = (r.json for r in fake.requests_to("/chat/completions"))
+    assert forced["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert "tool_choice" not in plain
+    assert "tools" not in plain
+    assert "temperature" not in plain
+
+
+async def test_no_key_is_sent_as_bearer_none_for_ollama(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    llm = await make_llm(kind="ollama")
+    await collect(llm)
+    assert fake.requests[-1].api_key == "none"
+
+
+async def test_tool_call_fragments_reassemble_into_the_calls_the_model_made(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.replies.append(
+        ChatReply(
+            text="Let me check.",
+            tool_calls=(
+                FakeToolCall("get_weather", '{"city": "Oslo", "unit": "celsius"}', id="call_w"),
+                FakeToolCall("get_time", '{"zone": "Europe/Oslo"}', id="call_t"),
+            ),
+        )
+    )
+    llm = await make_llm()
+    deltas = await collect(llm, ChatRequest(messages=ASK.messages, tools=(WEATHER,)))
+    assert "".join(d.text for d in deltas) == "Let me check."
+    calls = joined_calls(deltas)
+    assert calls == {
+        0: ToolCall("call_w", "get_weather", '{"city": "Oslo", "unit": "celsius"}'),
+        1: ToolCall("call_t", "get_time", '{"zone": "Europe/Oslo"}'),
+    }
+    assert json.loads(calls[0].arguments)["city"] == "Oslo"
+    assert sum(1 for d in deltas if d.tool_arguments) > 2  # really streamed in fragments
+
+
+async def test_reasoning_is_never_spoken(fake: FakeOpenAIServer, make_llm: MakeLLM) -> None:
+    fake.faults.append(Fault(kind="reasoning"))
+    fake.replies.append(ChatReply(text="It is sunny.", reasoning="The user wants weather data"))
+    llm = await make_llm()
+    deltas = await collect(llm)
+    assert "".join(d.text for d in deltas) == "It is sunny."
+
+
+async def test_openrouter_comment_lines_are_ignored(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="comments"))
+    fake.replies.append(ChatReply(text="Routed through a proxy."))
+    llm = await make_llm(kind="openrouter", base_url=fake.url)
+    deltas = await collect(llm)
+    assert "".join(d.text for d in deltas) == "Routed through a proxy."
+
+
+async def test_a_first_token_slower_than_usual_but_within_the_limit_still_answers(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="slow_first_token", delay_s=0.2))
+    llm = await make_llm(timeout_s=5.0)
+    deltas = await collect(llm)
+    assert "".join(d.text for d in deltas) == fake.default_reply.text
+
+
+@pytest.mark.parametrize(
+    ("fault", "retryable"),
+    [
+        (Fault(kind="status", status=500), True),
+        (Fault(kind="status", status=503), True),
+        (Fault(kind="status", status=408), True),
+        (Fault(kind="status", status=409), True),
+        (Fault(kind="status", status=400, message="bad tool schema"), False),
+        (Fault(kind="status", status=401), False),
+        (Fault(kind="status", status=404), False),
+    ],
+    ids=lambda v: str(v.status) if isinstance(v, Fault) else str(v),
+)
+async def test_http_error_statuses_map_to_provider_errors_that_say_whether_to_retry(
+    fake: FakeOpenAIServer, make_llm: MakeLLM, fault: Fault, retryable: bool
+) -> None:
+    fake.faults.append(Fault(kind=fault.kind, status=fault.status, message=fault.message))
+    llm = await make_llm()
+    with pytest.raises(ProviderError, match=fault.message) as excinfo:
+        await collect(llm)
+    assert type(excinfo.value) is ProviderError
+    assert excinfo.value.status == fault.status
+    assert excinfo.value.retryable is retryable
+    assert excinfo.value.retry_after_s is None
+
+
+async def test_rate_limit_carries_the_retry_after_the_server_asked_for(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="status", status=429, retry_after="2"))
+    fake.faults.append(Fault(kind="status", status=429, retry_after="2", retry_after_ms=1500))
+    llm = await make_llm()
+    with pytest.raises(ProviderError) as seconds:
+        await collect(llm)
+    with pytest.raises(ProviderError) as millis:
+        await collect(llm)
+    assert (seconds.value.status, seconds.value.retryable) == (429, True)
+    assert seconds.value.retry_after_s == 2.0
+    assert millis.value.retry_after_s == 1.5  # OpenAI's retry-after-ms is the finer one
+
+
+async def test_a_server_that_never_answers_raises_provider_timeout_and_hangs_up(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="hang"))
+    llm = await make_llm(timeout_s=0.5)
+    with pytest.raises(ProviderTimeout):
+        await collect(llm)
+    assert await fake.wait_for_disconnect()
+
+
+async def test_headers_without_a_first_chunk_in_time_raise_provider_timeout(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="slow_first_token", delay_s=3.0))
+    fake.faults.append(Fault(kind="comments"))  # keep-alive comments are not a first token
+    llm = await make_llm(timeout_s=0.4)
+    with pytest.raises(ProviderTimeout) as excinfo:
+        await collect(llm)
+    assert excinfo.value.retryable
+
+
+async def test_a_connection_dropped_mid_stream_raises_a_retryable_error_after_partial_text(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="disconnect_mid_stream", after_chunks=3))
+    fake.replies.append(ChatReply(text="one two three four five six"))
+    llm = await make_llm()
+    received: list[ChatDelta] = []
+
+    async def listen() -> None:
+        async for delta in llm.chat(ASK):
+            received.append(delta)
+
+    with pytest.raises(ProviderError) as excinfo:
+        await listen()
+    assert excinfo.value.retryable
+    assert "".join(d.text for d in received) == "one two"  # role chunk + two words arrived
+
+
+async def test_a_malformed_chunk_raises_a_retryable_error(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="malformed_chunk", after_chunks=2))
+    llm = await make_llm()
+    with pytest.raises(ProviderError, match="malformed") as excinfo:
+        await collect(llm)
+    assert excinfo.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("fault", "retryable"),
+    [
+        (Fault(kind="error_chunk", status=502, message="upstream died"), True),
+        (Fault(kind="error_chunk", status=400, message="context too long", vllm=True), False),
+    ],
+    ids=["openai-shape", "vllm-shape"],
+)
+async def test_an_error_object_mid_stream_raises_a_provider_error(
+    fake: FakeOpenAIServer, make_llm: MakeLLM, fault: Fault, retryable: bool
+) -> None:
+    fake.faults.append(fault)
+    llm = await make_llm()
+    with pytest.raises(ProviderError, match=fault.message) as excinfo:
+        await collect(llm)
+    assert excinfo.value.status == fault.status
+    assert excinfo.value.retryable is retryable
+
+
+async def test_closing_the_stream_early_closes_the_connection(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.chunk_delay_s = 0.05
+    fake.replies.append(ChatReply(text=" ".join(["word"] * 200)))
+    llm = await make_llm()
+    stream = llm.chat(ASK)
+    first = await anext(stream)
+    assert first.text == "word"
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert await fake.wait_for_disconnect()
+
+
+async def test_cancelling_the_consuming_task_aborts_the_generation(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.chunk_delay_s = 0.05
+    fake.replies.append(ChatReply(text=" ".join(["word"] * 200)))
+    llm = await make_llm()
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in llm.chat(ASK):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+    assert await fake.wait_for_disconnect()
+
+
+async def test_a_refused_connection_is_provider_unavailable(make_llm: MakeLLM) -> None:
+    llm = await make_llm(base_url=f"http://127.0.0.1:{free_port()}/v1")
+    with pytest.raises(ProviderUnavailable) as excinfo:
+        await collect(llm)
+    assert excinfo.value.retryable
+
+
+async def test_a_closed_provider_opens_a_new_client_in_another_event_loop(
+    fake: FakeOpenAIServer,
+) -> None:
+    settings = ProviderSettings(kind="openai_compatible", base_url=fake.url, model="m")
+    llm = OpenAICompatLLM(settings, name="shared")
+
+    async def once() -> str:
+        try:
+            return "".join([d.text async for d in llm.chat(ASK)])
+        finally:
+            await llm.aclose()
+
+    answers = [await asyncio.to_thread(asyncio.run, once()) for _ in range(2)]
+    assert answers == [fake.default_reply.text] * 2
