@@ -305,6 +305,16 @@ async def test_a_connection_dropped_mid_stream_raises_a_retryable_error_after_pa
     assert "".join(d.text for d in received) == "one two"  # role chunk + two words arrived
 
 
+async def test_a_connection_dropped_right_after_the_headers_raises_a_retryable_error(
+    fake: FakeOpenAIServer, make_llm: MakeLLM
+) -> None:
+    fake.faults.append(Fault(kind="disconnect_mid_stream", after_chunks=0))
+    llm = await make_llm()
+    with pytest.raises(ProviderError) as excinfo:
+        await collect(llm)
+    assert excinfo.value.retryable
+
+
 async def test_a_malformed_chunk_raises_a_retryable_error(
     fake: FakeOpenAIServer, make_llm: MakeLLM
 ) -> None:
