@@ -119,6 +119,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        await self.assembly.aclose()
         await self.db.close()
 
     async def _ensure_local_key(self, path: Path) -> None:

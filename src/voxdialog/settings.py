@@ -101,10 +101,10 @@ class ProviderSettings(BaseModel):
     kind: ProviderKind = Field(description="Wire protocol / preset.")
     stage: Literal["llm", "stt", "tts"] = Field("llm", description="What it does.")
     base_url: str | None = Field(None, description="Default: the preset's URL.")
-    model: str = Field("", description="Model (or voice id for ElevenLabs) to ask for.")
+    model: str = Field("", description="Model to ask for (ElevenLabs: the model_id).")
     api_key: SecretStr | None = Field(None, description="Key; prefer api_key_env.")
     api_key_env: str | None = Field(None, description="Environment variable holding the key.")
-    voice: str | None = Field(None, description="TTS voice to request.")
+    voice: str | None = Field(None, description="TTS voice to request (ElevenLabs: voice id).")
     timeout_s: float = Field(
         10.0, gt=0, le=600, description="Whole-request limit (LLM: to the first token)."
     )

@@ -153,3 +153,54 @@ async def test_the_sdk_streams_the_llm_agent_through_chat_completions(
         )
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "Streaming from the primary model."
+
+
+async def test_client_tools_are_called_over_realtime_and_their_output_answered(
+    server: BackgroundServer, fakes: tuple[FakeOpenAIServer, FakeOpenAIServer]
+) -> None:
+    primary, _ = fakes
+    primary.replies.extend(
+        [
+            ChatReply(tool_calls=(FakeToolCall("get_weather", '{"city": "Oslo"}', id="call_w1"),)),
+            ChatReply(text="It is twenty one degrees in Oslo."),
+        ]
+    )
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+    api = AsyncOpenAI(api_key=server.api_key, base_url=f"{server.base_url}/v1")
+    async with api.realtime.connect(model="local-voice") as conn:
+        await conn.session.update(session={"type": "realtime", "tools": [weather]})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "What's the weather in Oslo?"}],
+            }
+        )
+        await conn.response.create()
+        first = await collect_until(conn, {"response.done"}, timeout=30)
+        done_args = next(e for e in first if e.type == "response.function_call_arguments.done")
+        assert done_args.name == "get_weather"
+        assert done_args.call_id == "call_w1"
+        assert '"Oslo"' in done_args.arguments
+        assert [o.type for o in first[-1].response.output] == ["function_call"]
+        assert not any(e.type == "response.output_audio.delta" for e in first)
+        await conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": "call_w1", "output": '{"temp_c": 21}'}
+        )
+        await conn.response.create()
+        second = await collect_until(conn, {"response.done"}, timeout=30)
+    assert reply_transcript(second) == "It is twenty one degrees in Oslo."
+    follow_up = primary.requests_to("/chat/completions")[-1].json
+    tool_messages = [m for m in follow_up["messages"] if m["role"] == "tool"]
+    assert tool_messages[0]["tool_call_id"] == "call_w1"
+    assert any(m.get("tool_calls") for m in follow_up["messages"] if m["role"] == "assistant")
+    assert any(t["function"]["name"] == "get_weather" for t in follow_up["tools"])

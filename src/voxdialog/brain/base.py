@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from voxdialog.providers.base import ToolCall, ToolSpec
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:
@@ -19,8 +21,12 @@ class Scope:
 class HistoryMessage:
     """A message of the conversation so far, as text."""
 
-    role: str  # "user" | "assistant" | "system"
+    role: str  # "user" | "assistant" | "system" | "tool"
     text: str
+    #: An assistant message that called tools (its text may be empty).
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: A ``tool`` message answers the call with this id.
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,11 @@ class BrainTurn:
     text: str
     history: tuple[HistoryMessage, ...] = ()
     instructions: str = ""
+    #: Tools the client runs itself (Realtime ``session.tools``); calls go back to it.
+    client_tools: tuple[ToolSpec, ...] = ()
+    #: Tool calls and their outputs that came after the user's message (a client tool's
+    #: result, before the client asked for the next response).
+    followups: tuple[HistoryMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +62,16 @@ class CommandOutcome:
     processing_ms: float = 0.0
 
 
-BrainEvent = ReplyText | CommandOutcome
+@dataclass(frozen=True, slots=True)
+class ClientToolCall:
+    """The model called a tool the client declared: the client runs it and answers."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+BrainEvent = ReplyText | CommandOutcome | ClientToolCall
 
 
 class BrainSession(Protocol):

@@ -17,7 +17,7 @@ TITLES_AT_MOST = 8
 """How many open task titles the context line names."""
 
 _TITLE_CHARS = 80  # a pasted essay as a title must not eat the budget
-_ROLES = frozenset(("user", "assistant", "system"))
+_ROLES = frozenset(("user", "assistant", "system", "tool"))
 
 
 def approx_tokens(text: str) -> int:
@@ -76,7 +76,8 @@ def trim_history(
     """
     kept: list[HistoryMessage] = []
     left = budget_tokens
-    for message in reversed([m for m in history if m.text.strip() and m.role in _ROLES]):
+    usable = [m for m in history if m.role in _ROLES and (m.text.strip() or m.tool_calls)]
+    for message in reversed(usable):
         if len(kept) >= max_messages:
             break
         cost = approx_tokens(message.text)
@@ -84,7 +85,15 @@ def trim_history(
             break
         kept.append(message)
         left -= cost
-    return tuple(reversed(kept))
+    # A tool result whose call is not in the kept run (trimmed away, or never made) would be
+    # rejected by the model's API.
+    called: set[str] = set()
+    run: list[HistoryMessage] = []
+    for message in reversed(kept):
+        called.update(call.id for call in message.tool_calls)
+        if message.role != "tool" or message.tool_call_id in called:
+            run.append(message)
+    return tuple(run)
 
 
 def build_messages(
@@ -106,7 +115,17 @@ def build_messages(
         turn.history, max_messages=max_history, budget_tokens=max(0, budget_tokens - fixed)
     )
     messages = [ChatMessage(role="system", content=system)] if system else []
-    messages.extend(ChatMessage(role=m.role, content=m.text) for m in history)
+    messages.extend(_chat_message(m) for m in history)
     if turn.text.strip():
         messages.append(ChatMessage(role="user", content=turn.text))
+    messages.extend(_chat_message(m) for m in turn.followups)
     return tuple(messages)
+
+
+def _chat_message(message: HistoryMessage) -> ChatMessage:
+    return ChatMessage(
+        role=message.role,
+        content=message.text,
+        tool_calls=message.tool_calls,
+        tool_call_id=message.tool_call_id,
+    )

@@ -15,6 +15,7 @@ from voxdialog.brain.base import (
     BrainEvent,
     BrainSession,
     BrainTurn,
+    ClientToolCall,
     CommandOutcome,
     ReplyText,
     Scope,
@@ -210,11 +211,14 @@ class LLMSession:
         said_this_round = False
         try:
             messages = list(await self._messages(turn))
+            server_tools = self._tools.specs()
+            own = {spec.name for spec in server_tools}
+            client_tools = tuple(t for t in turn.client_tools if t.name not in own)
             for round_no in range(brain.max_rounds):
                 final = round_no == brain.max_rounds - 1
                 request = ChatRequest(
                     messages=tuple(messages),
-                    tools=self._tools.specs(),
+                    tools=server_tools + client_tools,
                     tool_choice="none" if final else "auto",
                 )
                 pieces: list[str] = []
@@ -236,6 +240,19 @@ class LLMSession:
                     record.error = f"the model still called tools after {brain.max_rounds} rounds"
                     break
                 calls = collector.calls(round_no)
+                handed = [c for c in calls if c.name in {t.name for t in client_tools}]
+                if handed:
+                    # The client runs these; it asks for the next response when it has results.
+                    for call in handed:
+                        yield ClientToolCall(call.id, call.name, call.arguments)
+                    yield CommandOutcome(
+                        intent="+".join(dict.fromkeys(c.name for c in handed)),
+                        confidence=1.0,
+                        success=True,
+                        entities={"client_tool_calls": [c.name for c in handed]},
+                        processing_ms=(time.perf_counter() - started) * 1000,
+                    )
+                    return
                 messages.append(ChatMessage("assistant", "".join(pieces), tool_calls=calls))
                 record.rounds.append(await self._run(calls, messages))
         except Exception as e:  # ProviderError, or a provider bug: either costs this answer only

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from voxdialog.brain.base import HistoryMessage
+from voxdialog.providers.base import ToolCall
 
 
 @dataclass(slots=True)
@@ -82,10 +83,16 @@ class Conversation:
         return True
 
     def history(self, *, limit: int = 20) -> tuple[HistoryMessage, ...]:
-        """The last ``limit`` messages with text, oldest first, for the brain."""
-        messages = [
-            HistoryMessage(role=i.role, text=i.text)
-            for i in self._items
-            if i.type == "message" and i.text
-        ]
+        """The last ``limit`` messages (with text, or tool calls and outputs), oldest first."""
+        messages: list[HistoryMessage] = []
+        for item in self._items:
+            if item.type == "message" and item.text:
+                messages.append(HistoryMessage(role=item.role, text=item.text))
+            elif item.type == "function_call" and item.call_id and item.name:
+                call = ToolCall(id=item.call_id, name=item.name, arguments=item.arguments or "{}")
+                messages.append(HistoryMessage(role="assistant", text="", tool_calls=(call,)))
+            elif item.type == "function_call_output" and item.call_id:
+                messages.append(
+                    HistoryMessage(role="tool", text=item.output or "", tool_call_id=item.call_id)
+                )
         return tuple(messages[-limit:])

@@ -105,6 +105,14 @@ class ResponseAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionCallAdded:
+    """The response called a client tool (a complete ``function_call`` item)."""
+
+    response_id: str
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseEnded:
     """The response is over: ``status`` completed | cancelled | failed."""
 
@@ -113,6 +121,8 @@ class ResponseEnded:
     status: str
     reason: str | None = None
     error: str | None = None
+    #: Client tool calls the response made (already announced by FunctionCallAdded).
+    calls: tuple[Item, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +149,7 @@ SessionEvent = (
     | ResponseStarted
     | ResponseText
     | ResponseAudio
+    | FunctionCallAdded
     | ResponseEnded
     | SessionProblem
 )

@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from voxdialog.audio.formats import AudioChunk
-from voxdialog.brain.base import BrainSession, BrainTurn, CommandOutcome, ReplyText
+from voxdialog.brain.base import (
+    BrainSession,
+    BrainTurn,
+    ClientToolCall,
+    CommandOutcome,
+    ReplyText,
+)
 from voxdialog.pipeline.sentences import SentenceChunker
 from voxdialog.providers.base import TTS, VoiceSettings
 
@@ -33,7 +39,14 @@ class OutcomeOut:
     outcome: CommandOutcome
 
 
-ReplyEvent = TextOut | AudioOut | OutcomeOut
+@dataclass(frozen=True, slots=True)
+class ToolCallOut:
+    """The model called one of the client's tools."""
+
+    call: ClientToolCall
+
+
+ReplyEvent = TextOut | AudioOut | OutcomeOut | ToolCallOut
 
 
 @dataclass(slots=True)
@@ -89,6 +102,9 @@ async def run_reply(
     async for event in brain.respond(turn):
         if isinstance(event, CommandOutcome):
             yield OutcomeOut(event)
+            continue
+        if isinstance(event, ClientToolCall):
+            yield ToolCallOut(event)
             continue
         assert isinstance(event, ReplyText)
         if progress.brain_first_ms is None:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
-from voxdialog.brain.base import BrainSession, BrainTurn
+from voxdialog.brain.base import BrainSession, BrainTurn, ClientToolCall
 from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.pipeline.conversation import Conversation, Item
 from voxdialog.pipeline.events import (
+    FunctionCallAdded,
     InputCleared,
     InputCommitted,
     ItemAdded,
@@ -37,7 +38,14 @@ from voxdialog.pipeline.events import (
 )
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo, TurnRecorder
-from voxdialog.pipeline.reply import AudioOut, OutcomeOut, ReplyProgress, TextOut, run_reply
+from voxdialog.pipeline.reply import (
+    AudioOut,
+    OutcomeOut,
+    ReplyProgress,
+    TextOut,
+    ToolCallOut,
+    run_reply,
+)
 from voxdialog.pipeline.turns import (
     SilenceBegan,
     SpeechResumed,
@@ -46,7 +54,15 @@ from voxdialog.pipeline.turns import (
     TurnEnded,
 )
 from voxdialog.pipeline.turns import SpeechStarted as TurnSpeechStarted
-from voxdialog.providers.base import STT, TTS, ProviderError, Transcript, VADStream, VoiceSettings
+from voxdialog.providers.base import (
+    STT,
+    TTS,
+    ProviderError,
+    ToolSpec,
+    Transcript,
+    VADStream,
+    VoiceSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +89,8 @@ class SessionConfig:
     output_audio: bool = True
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     instructions: str = ""
+    #: Tools the client declared (Realtime ``session.tools``); the LLM may call them.
+    tools: tuple[ToolSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +101,7 @@ class ResponseOptions:
     instructions: str | None = None
     voice: VoiceSettings | None = None
     in_conversation: bool = True
+    tools: tuple[ToolSpec, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -91,6 +110,7 @@ class _Active:
     item: Item
     progress: ReplyProgress
     task: asyncio.Task[None] | None = None
+    calls: list[Item] = field(default_factory=list)
 
 
 class VoiceSession:
@@ -489,6 +509,10 @@ class VoiceSession:
         item = active.item
         user = self._last_user()
         history = self.conversation.history()
+        # What came after the user's message (client tool calls and their outputs) follows it.
+        last_user = max((n for n, m in enumerate(history) if m.role == "user"), default=None)
+        before = history if last_user is None else history[:last_user]
+        after = () if last_user is None else history[last_user + 1 :]
         if options.in_conversation:
             self.conversation.add(item)
         await self._emit(ResponseStarted(active.response_id, item, audio))
@@ -496,10 +520,13 @@ class VoiceSession:
         instructions = (
             options.instructions if options.instructions is not None else self.config.instructions
         )
+        tools = options.tools if options.tools is not None else self.config.tools
         turn = BrainTurn(
             text=user.text or "" if user else "",
-            history=history[:-1] if user else history,
+            history=before,
             instructions=instructions,
+            client_tools=tools,
+            followups=after,
         )
         self._progress[item.id] = active.progress
         while len(self._progress) > 8:
@@ -539,6 +566,8 @@ class VoiceSession:
                     item.audio_ms += chunk.duration_ms
                     self._audible_until = self._playback_start + item.audio_ms / 1000
                     await self._emit(ResponseAudio(active.response_id, item.id, chunk))
+                case ToolCallOut(call=call):
+                    await self._add_call(active, call, in_conversation=True)
                 case OutcomeOut(outcome=outcome):
                     if self._recorder and user is not None:
                         await self._record(
@@ -546,6 +575,23 @@ class VoiceSession:
                                 self.info.session_id, user.id, user.text or "", outcome
                             )
                         )
+
+    async def _add_call(
+        self, active: _Active, call: ClientToolCall, *, in_conversation: bool
+    ) -> None:
+        item = Item(
+            id=new_id("item"),
+            type="function_call",
+            role="assistant",
+            kind="function_call",
+            call_id=call.call_id,
+            name=call.name,
+            arguments=call.arguments,
+        )
+        if in_conversation:
+            self.conversation.add(item)
+        active.calls.append(item)
+        await self._emit(FunctionCallAdded(active.response_id, item))
 
     def _note_first_audio(self, active: _Active, user: Item | None, now: float) -> None:
         timings: dict[str, float] = {}
@@ -581,8 +627,16 @@ class VoiceSession:
             if value is not None:
                 timings[key] = round(value, 1)
         item.timings = timings
-        await self._emit(ResponseEnded(active.response_id, item, status, reason, error))
-        await self._record_message(item)
+        if not item.text and not item.audio_ms:
+            # A response that only called tools leaves no empty message behind.
+            self.conversation.delete(item.id)
+        await self._emit(
+            ResponseEnded(
+                active.response_id, item, status, reason, error, calls=tuple(active.calls)
+            )
+        )
+        if item.text:
+            await self._record_message(item)
 
     # --- helpers --------------------------------------------------------------------------
 

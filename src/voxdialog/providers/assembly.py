@@ -113,6 +113,13 @@ class ProviderAssembly:
         self.chains.append(chain)
         return chain
 
+    async def aclose(self) -> None:
+        """Close the remote providers' pooled connections."""
+        for provider in self._built.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
+
     def llm(self, names: Sequence[str], routes: Sequence[RouteRule] = ()) -> LLM | None:
         """The LLM chain for ``names`` (None when empty), with smart routing rules."""
         if not names:

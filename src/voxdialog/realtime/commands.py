@@ -10,7 +10,13 @@ from voxdialog.pipeline.conversation import Item
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.session import ResponseOptions
 from voxdialog.providers.base import VoiceSettings
-from voxdialog.realtime.config import ConfigError, input_format, merge_session, to_pipeline
+from voxdialog.realtime.config import (
+    ConfigError,
+    input_format,
+    merge_session,
+    parse_tools,
+    to_pipeline,
+)
 from voxdialog.realtime.render import render_item
 
 if TYPE_CHECKING:
@@ -212,7 +218,14 @@ async def _response_create(
         )
     instructions = raw.get("instructions")
     voice_name = ((raw.get("audio") or {}).get("output") or {}).get("voice")
+    tools = None
+    if "tools" in raw:
+        try:
+            tools = parse_tools(raw["tools"], param="response.tools")
+        except ConfigError as e:
+            raise CommandError(e.code, str(e), param=e.param) from e
     options = ResponseOptions(
+        tools=tools,
         output_audio=None if modalities is None else modalities == ["audio"],
         instructions=instructions if isinstance(instructions, str) else None,
         voice=VoiceSettings(voice=str(voice_name)) if isinstance(voice_name, str) else None,

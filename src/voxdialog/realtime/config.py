@@ -10,7 +10,7 @@ from voxdialog.audio.formats import WireFormat
 from voxdialog.audio.wire import format_to_ga, parse_ga_format
 from voxdialog.pipeline.session import SessionConfig
 from voxdialog.pipeline.turns import TurnConfig
-from voxdialog.providers.base import VoiceSettings
+from voxdialog.providers.base import ToolSpec, VoiceSettings
 from voxdialog.settings import TurnSettings
 
 _ECHOED = ("tracing", "prompt", "include", "truncation", "tool_choice", "tools")
@@ -129,11 +129,38 @@ def merge_session(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[
                     "max_output_tokens must be 1..4096 or 'inf'.", param="session.max_output_tokens"
                 )
             merged[key] = value
+        elif key == "tools":
+            parse_tools(value, param="session.tools")
+            merged[key] = list(value)
         elif key == "audio":
             merged["audio"] = _merge_audio(merged.get("audio", {}), value)
         else:
             merged[key] = value
     return merged
+
+
+def parse_tools(value: Any, *, param: str) -> tuple[ToolSpec, ...]:
+    """Client function tools (``[{type:"function", name, description, parameters}]``)."""
+    if not isinstance(value, list) or len(value) > 128:
+        raise ConfigError("tools must be a list of at most 128 tools.", param=param)
+    specs: list[ToolSpec] = []
+    for n, tool in enumerate(value):
+        where = f"{param}[{n}]"
+        if not isinstance(tool, Mapping) or tool.get("type", "function") != "function":
+            raise ConfigError("only function tools are supported.", param=f"{where}.type")
+        name = tool.get("name")
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise ConfigError("a tool needs a name (1-64 characters).", param=f"{where}.name")
+        parameters = tool.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(parameters, Mapping):
+            raise ConfigError(
+                "parameters must be a JSON Schema object.", param=f"{where}.parameters"
+            )
+        description = tool.get("description") or ""
+        specs.append(
+            ToolSpec(name=name, description=str(description)[:2048], parameters=dict(parameters))
+        )
+    return tuple(specs)
 
 
 def _merge_audio(current: dict[str, Any], patch: Any) -> dict[str, Any]:
@@ -296,6 +323,9 @@ def to_pipeline(session: Mapping[str, Any], base: TurnSettings) -> SessionConfig
             speed=float(output.get("speed", 1.0)),
         ),
         instructions=str(session.get("instructions", "")),
+        tools=()
+        if session.get("tool_choice") == "none"
+        else parse_tools(session.get("tools") or [], param="session.tools"),
     )
 
 

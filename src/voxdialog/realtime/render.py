@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 from typing import Any
 
 from voxdialog.pipeline.conversation import Item
 from voxdialog.pipeline.events import (
+    FunctionCallAdded,
     InputCleared,
     InputCommitted,
     ItemAdded,
@@ -79,7 +81,7 @@ class ResponseRenderer:
         self.conversation_id = conversation_id
         self.output_format = output_format
         self.voice = voice
-        self._audio: dict[str, bool] = {}
+        self._responses: dict[str, _ResponseState] = {}
 
     def response(
         self,
@@ -192,21 +194,30 @@ class ResponseRenderer:
             case ResponseStarted():
                 return self._started(event)
             case ResponseText(response_id=rid, item_id=item_id, delta=delta):
+                state = self._responses.get(rid)
+                opening = self._open_message(state) if state else []
                 kind = (
                     "response.output_audio_transcript.delta"
-                    if self._audio.get(rid)
+                    if state is None or state.audio
                     else "response.output_text.delta"
                 )
-                return [{"type": kind, **self._ids(rid, item_id), "delta": delta}]
+                index = state.message_index if state and state.message_index is not None else 0
+                return [*opening, {"type": kind, **self._ids(rid, item_id, index), "delta": delta}]
             case ResponseAudio(response_id=rid, item_id=item_id):
+                state = self._responses.get(rid)
+                opening = self._open_message(state) if state else []
+                index = state.message_index if state and state.message_index is not None else 0
                 data = base64.b64encode(encoded_audio or b"").decode()
                 return [
+                    *opening,
                     {
                         "type": "response.output_audio.delta",
-                        **self._ids(rid, item_id),
+                        **self._ids(rid, item_id, index),
                         "delta": data,
-                    }
+                    },
                 ]
+            case FunctionCallAdded():
+                return self._function_call(event)
             case ResponseEnded():
                 return self._ended(event)
             case SessionProblem():
@@ -221,65 +232,130 @@ class ResponseRenderer:
                 ]
         return []
 
-    def _ids(self, response_id: str, item_id: str) -> dict[str, Any]:
+    def _ids(self, response_id: str, item_id: str, output_index: int = 0) -> dict[str, Any]:
         return {
             "response_id": response_id,
             "item_id": item_id,
-            "output_index": 0,
+            "output_index": output_index,
             "content_index": 0,
         }
 
     def _started(self, event: ResponseStarted) -> list[Event]:
-        self._audio[event.response_id] = event.audio
-        item = render_item(event.item)
-        rid = event.response_id
-        part = {"type": "audio", "transcript": ""} if event.audio else {"type": "text", "text": ""}
+        # The message item opens with its first text or audio: a response that only calls
+        # client tools has no message item at all.
+        self._responses[event.response_id] = _ResponseState(
+            event.audio, event.item, rid=event.response_id
+        )
         return [
             {
                 "type": "response.created",
-                "response": self.response(rid, status="in_progress", audio=event.audio),
-            },
+                "response": self.response(
+                    event.response_id, status="in_progress", audio=event.audio
+                ),
+            }
+        ]
+
+    def _open_message(self, state: _ResponseState) -> list[Event]:
+        if state.message_index is not None:
+            return []
+        state.message_index = state.next_index
+        state.next_index += 1
+        item = render_item(state.message)
+        rid = state.rid
+        part = {"type": "audio", "transcript": ""} if state.audio else {"type": "text", "text": ""}
+        return [
             {
                 "type": "response.output_item.added",
                 "response_id": rid,
-                "output_index": 0,
+                "output_index": state.message_index,
                 "item": item,
             },
             {"type": "conversation.item.added", "previous_item_id": None, "item": item},
             {
                 "type": "response.content_part.added",
-                "response_id": rid,
-                "item_id": event.item.id,
-                "output_index": 0,
-                "content_index": 0,
+                **self._ids(rid, state.message.id, state.message_index),
                 "part": part,
+            },
+        ]
+
+    def _function_call(self, event: FunctionCallAdded) -> list[Event]:
+        state = self._responses.get(event.response_id)
+        index = 0
+        if state is not None:
+            index = state.next_index
+            state.next_index += 1
+        item = event.item
+        done = render_item(item)
+        state_outputs = state.outputs if state is not None else []
+        state_outputs.append((index, done))
+        rid = event.response_id
+        common = {
+            "response_id": rid,
+            "item_id": item.id,
+            "output_index": index,
+            "call_id": item.call_id,
+        }
+        return [
+            {
+                "type": "response.output_item.added",
+                "response_id": rid,
+                "output_index": index,
+                "item": {**done, "status": "in_progress", "arguments": ""},
+            },
+            {
+                "type": "conversation.item.added",
+                "previous_item_id": None,
+                "item": {**done, "status": "in_progress", "arguments": ""},
+            },
+            {
+                "type": "response.function_call_arguments.delta",
+                **common,
+                "delta": item.arguments or "",
+            },
+            {
+                "type": "response.function_call_arguments.done",
+                **common,
+                "name": item.name,
+                "arguments": item.arguments or "",
+            },
+            {"type": "conversation.item.done", "previous_item_id": None, "item": done},
+            {
+                "type": "response.output_item.done",
+                "response_id": rid,
+                "output_index": index,
+                "item": done,
             },
         ]
 
     def _ended(self, event: ResponseEnded) -> list[Event]:
         rid, item = event.response_id, event.item
-        audio = self._audio.pop(rid, True)
-        ids = self._ids(rid, item.id)
-        text = item.text or ""
+        state = self._responses.pop(rid, None) or _ResponseState(True, item)
         out: list[Event] = []
-        if audio:
-            out.append({"type": "response.output_audio.done", **ids})
-            out.append({"type": "response.output_audio_transcript.done", **ids, "transcript": text})
-            part = {"type": "audio", "transcript": text}
-        else:
-            out.append({"type": "response.output_text.done", **ids, "text": text})
-            part = {"type": "text", "text": text}
-        rendered = render_item(item)
-        out += [
-            {"type": "response.content_part.done", **ids, "part": part},
-            {"type": "conversation.item.done", "previous_item_id": None, "item": rendered},
-            {
-                "type": "response.output_item.done",
-                "response_id": rid,
-                "output_index": 0,
-                "item": rendered,
-            },
-        ]
+        outputs = list(state.outputs)
+        if state.message_index is not None:
+            ids = self._ids(rid, item.id, state.message_index)
+            text = item.text or ""
+            if state.audio:
+                out.append({"type": "response.output_audio.done", **ids})
+                out.append(
+                    {"type": "response.output_audio_transcript.done", **ids, "transcript": text}
+                )
+                part = {"type": "audio", "transcript": text}
+            else:
+                out.append({"type": "response.output_text.done", **ids, "text": text})
+                part = {"type": "text", "text": text}
+            rendered = render_item(item)
+            out += [
+                {"type": "response.content_part.done", **ids, "part": part},
+                {"type": "conversation.item.done", "previous_item_id": None, "item": rendered},
+                {
+                    "type": "response.output_item.done",
+                    "response_id": rid,
+                    "output_index": state.message_index,
+                    "item": rendered,
+                },
+            ]
+            outputs.append((state.message_index, rendered))
         details: Any = None
         if event.status == "cancelled":
             details = {"type": "cancelled", "reason": event.reason or "client_cancelled"}
@@ -292,15 +368,28 @@ class ResponseRenderer:
                     "message": event.error or "failed",
                 },
             }
+        output = [rendered_item for _, rendered_item in sorted(outputs, key=lambda p: p[0])]
         out.append(
             {
                 "type": "response.done",
                 "response": self.response(
-                    rid, status=event.status, audio=audio, output=[rendered], details=details
+                    rid, status=event.status, audio=state.audio, output=output, details=details
                 ),
             }
         )
         return out
+
+
+@dataclass(slots=True)
+class _ResponseState:
+    """What a response's events need between calls."""
+
+    audio: bool
+    message: Item
+    message_index: int | None = None
+    next_index: int = 0
+    outputs: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    rid: str = ""
 
 
 def error_event(

@@ -9,6 +9,7 @@ from voxdialog.brain.context import (
     trim_history,
 )
 from voxdialog.brain.tasks import TaskRecord
+from voxdialog.providers.base import ToolCall
 
 NOW = dt.datetime(2025, 6, 11, 9, 5)  # a Wednesday morning
 
@@ -146,3 +147,24 @@ def test_build_messages_leaves_out_an_empty_user_message() -> None:
         BrainTurn(""), system="You are Vox.", max_history=5, budget_tokens=500
     )
     assert [m.role for m in messages] == ["system"]
+
+
+def test_tool_calls_and_their_results_stay_in_the_history_as_pairs() -> None:
+    call = ToolCall(id="call_1", name="get_weather", arguments='{"city": "Oslo"}')
+    messages = (
+        HistoryMessage("user", "weather?"),
+        HistoryMessage("assistant", "", tool_calls=(call,)),
+        HistoryMessage("tool", '{"temp_c": 21}', tool_call_id="call_1"),
+        HistoryMessage("tool", "orphan", tool_call_id="call_9"),
+    )
+    kept = trim_history(messages, max_messages=10, budget_tokens=100)
+    assert [(m.role, m.tool_call_id) for m in kept] == [
+        ("user", None),
+        ("assistant", None),
+        ("tool", "call_1"),
+    ]
+    built = build_messages(
+        BrainTurn("and tomorrow?", history=kept), system="s", max_history=10, budget_tokens=1000
+    )
+    assert built[2].tool_calls == (call,)
+    assert built[3].tool_call_id == "call_1"
