@@ -204,3 +204,17 @@ async def test_client_tools_are_called_over_realtime_and_their_output_answered(
     assert tool_messages[0]["tool_call_id"] == "call_w1"
     assert any(m.get("tool_calls") for m in follow_up["messages"] if m["role"] == "assistant")
     assert any(t["function"]["name"] == "get_weather" for t in follow_up["tools"])
+
+
+async def test_when_every_llm_fails_the_person_still_gets_an_answer_and_the_client_an_error(
+    server: BackgroundServer, fakes: tuple[FakeOpenAIServer, FakeOpenAIServer]
+) -> None:
+    primary, backup = fakes
+    primary.faults.append(Fault(kind="status", status=503, times=None))
+    backup.faults.append(Fault(kind="status", status=500, times=None))
+    events = await voice_turn(server, "Add a task to call the plumber.")
+    errors = [e for e in events if e.type == "error"]
+    assert [e.error.code for e in errors] == ["llm_unavailable"]
+    assert events[-1].response.status == "completed"
+    # The built-in assistant answered instead: the task is added, and said so aloud.
+    assert "plumber" in reply_transcript(events).lower()

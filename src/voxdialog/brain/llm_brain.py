@@ -274,6 +274,7 @@ class LLMSession:
             if said_this_round or not record.rounds:
                 yield record.say(APOLOGY, opens_round=True)
                 record.error = f"language model failed: {failure}"
+                record.llm_error = str(failure)
                 yield record.outcome(confidence=1.0 if record.rounds else 0.0, started=started)
                 return
             # The tools ran and their work is stored; only the telling of it failed.

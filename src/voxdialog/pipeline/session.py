@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
-from voxdialog.brain.base import BrainSession, BrainTurn, ClientToolCall
+from voxdialog.brain.base import BrainSession, BrainTurn, ClientToolCall, CommandOutcome
 from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.pipeline.conversation import Conversation, Item
 from voxdialog.pipeline.events import (
@@ -568,13 +568,25 @@ class VoiceSession:
                     await self._emit(ResponseAudio(active.response_id, item.id, chunk))
                 case ToolCallOut(call=call):
                     await self._add_call(active, call, in_conversation=True)
-                case OutcomeOut(outcome=outcome):
-                    if self._recorder and user is not None:
-                        await self._record(
-                            self._recorder.command(
-                                self.info.session_id, user.id, user.text or "", outcome
-                            )
+                case OutcomeOut(outcome=outcome) if outcome.entities.get("llm_error"):
+                    # The person still hears an answer (fallback or apology); the client also
+                    # learns that the language model could not be reached.
+                    await self._emit(
+                        SessionProblem(
+                            "llm_unavailable",
+                            "The language model could not be reached; the answer came without it.",
+                            type="server_error",
                         )
+                    )
+                    await self._record_command(user, outcome)
+                case OutcomeOut(outcome=outcome):
+                    await self._record_command(user, outcome)
+
+    async def _record_command(self, user: Item | None, outcome: CommandOutcome) -> None:
+        if self._recorder and user is not None:
+            await self._record(
+                self._recorder.command(self.info.session_id, user.id, user.text or "", outcome)
+            )
 
     async def _add_call(
         self, active: _Active, call: ClientToolCall, *, in_conversation: bool
