@@ -18,6 +18,7 @@ from voxdialog.db.repos.accounts import ensure_local_admin
 from voxdialog.db.repos.api_keys import create_api_key, verify_api_key
 from voxdialog.db.repos.sessions import close_stale_sessions
 from voxdialog.db.repos.tasks import SqlTaskStore
+from voxdialog.observability.metrics import ACTIVE_SESSIONS
 from voxdialog.providers.assembly import ProviderAssembly
 from voxdialog.providers.base import LLM, STT, TTS, VAD
 from voxdialog.providers.registry import ProviderRegistry, default_registry
@@ -42,11 +43,13 @@ class LiveSessions:
         if len(self.active) >= self.limit:
             return False
         self.active.add(session_id)
+        ACTIVE_SESSIONS.set(len(self.active))
         return True
 
     def remove(self, session_id: str) -> None:
         """Forget a session."""
         self.active.discard(session_id)
+        ACTIVE_SESSIONS.set(len(self.active))
 
 
 class Runtime:

@@ -218,3 +218,26 @@ async def test_when_every_llm_fails_the_person_still_gets_an_answer_and_the_clie
     assert events[-1].response.status == "completed"
     # The built-in assistant answered instead: the task is added, and said so aloud.
     assert "plumber" in reply_transcript(events).lower()
+
+
+async def test_failovers_are_visible_in_metrics(
+    server: BackgroundServer, fakes: tuple[FakeOpenAIServer, FakeOpenAIServer]
+) -> None:
+    import httpx
+
+    primary, backup = fakes
+    primary.faults.append(Fault(kind="status", status=500, times=None))
+    backup.replies.append(ChatReply(text=BACKUP_WORDS))
+    await voice_turn(server, "Tell me something nice.")
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        text = (await http.get("/metrics")).text
+    failovers = [
+        line
+        for line in text.splitlines()
+        if line.startswith("voxdialog_provider_failovers_total{")
+        and 'provider="primary"' in line
+        and 'next_provider="backup"' in line
+    ]
+    assert failovers
+    assert float(failovers[0].rsplit(" ", 1)[1]) >= 1
+    assert "voxdialog_end_of_speech_to_first_audio_seconds_count" in text

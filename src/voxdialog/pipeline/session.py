@@ -16,6 +16,7 @@ from typing import Any
 
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
 from voxdialog.brain.base import BrainSession, BrainTurn, ClientToolCall, CommandOutcome
+from voxdialog.observability.metrics import BARGE_INS, FIRST_AUDIO, TURNS
 from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.pipeline.conversation import Conversation, Item
 from voxdialog.pipeline.events import (
@@ -610,12 +611,15 @@ class VoiceSession:
         if user is not None and user.id in self._speech_end_wall:
             end = self._speech_end_wall.pop(user.id)
             timings["end_of_speech_to_first_audio_ms"] = round((now - end) * 1000, 1)
+            FIRST_AUDIO.observe(now - end)
         active.item.timings = timings
 
     async def _cancel_active(self, reason: str) -> None:
         active = self._active
         if active is None or active.task is None:
             return
+        if reason == "turn_detected":
+            BARGE_INS.inc()
         active.task.cancel()
         await asyncio.wait([active.task])
         if self._active is active:
@@ -627,6 +631,7 @@ class VoiceSession:
         if self._active is not active:
             return
         self._active = None
+        TURNS.labels(status).inc()
         item = active.item
         item.status = "completed" if status == "completed" else "incomplete"
         item.text = active.progress.text_sent

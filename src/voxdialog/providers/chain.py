@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from voxdialog.audio.formats import PIPELINE_RATE, SAMPLE_WIDTH, AudioChunk
+from voxdialog.observability.metrics import CHAIN_EXHAUSTED, PROVIDER_ERRORS, PROVIDER_FAILOVERS
 from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.providers.base import (
     LLM,
@@ -265,6 +266,9 @@ class ProviderChain(Generic[_P]):
             failed.append((member.name, error))
             if tried and index + 1 < len(self._members):
                 self.failovers += 1
+                PROVIDER_FAILOVERS.labels(
+                    self.name, member.name, self._members[index + 1].name
+                ).inc()
                 log.warning(
                     "provider failover",
                     extra={
@@ -276,6 +280,7 @@ class ProviderChain(Generic[_P]):
                         "retryable": error.retryable,
                     },
                 )
+        CHAIN_EXHAUSTED.labels(self.name).inc()
         log.error(
             "provider chain exhausted",
             extra={
@@ -310,6 +315,7 @@ class ProviderChain(Generic[_P]):
     def _failed(self, member: _Member[_P], error: ProviderError, *, phase: str) -> None:
         member.breaker.record_failure()
         member.errors += 1
+        PROVIDER_ERRORS.labels(self.name, member.name, type(error).__name__).inc()
         member.last_error = _describe(error)
         log.info(
             "provider attempt failed",
