@@ -110,6 +110,9 @@ class ProviderSettings(BaseModel):
     )
     connect_timeout_s: float = Field(3.0, gt=0, le=60, description="TCP/TLS connect limit.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    languages: list[str] = Field(
+        default_factory=list, description="STT: languages (ISO 639-1) this provider goes first for."
+    )
 
     def key(self) -> str | None:
         """The API key, from the setting or the named environment variable."""

@@ -132,11 +132,24 @@ class ProviderAssembly:
         return RoutedLLM(default, [(rule, self._chain_of("llm", rule.llm)) for rule in routes])
 
     def stt(self, names: Sequence[str]) -> STT:
-        """The STT chain for ``names``."""
+        """The STT chain for ``names``; providers that declare ``languages`` go first for them."""
         if not names:
             raise ProviderConfigError("an agent needs at least one STT provider")
         stt: STT = self._chain_of("stt", names)
-        return stt
+        preferred: dict[str, list[str]] = {}
+        for name in names:
+            config = self._providers.get(name)
+            for language in config.languages if config else ():
+                preferred.setdefault(language.lower(), []).append(name)
+        if not preferred:
+            return stt
+        from voxdialog.providers.routing import LanguageRoutedSTT
+
+        by_language = {
+            language: self._chain_of("stt", [*first, *(n for n in names if n not in first)])
+            for language, first in preferred.items()
+        }
+        return LanguageRoutedSTT(stt, by_language)
 
     def tts(self, names: Sequence[str]) -> TTS:
         """The TTS chain for ``names``."""

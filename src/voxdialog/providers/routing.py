@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
-from voxdialog.providers.base import LLM, ChatDelta, ChatRequest, ProviderInfo
+from voxdialog.audio.formats import AudioChunk
+from voxdialog.providers.base import LLM, STT, ChatDelta, ChatRequest, ProviderInfo, Transcript
 from voxdialog.providers.chain import ProviderChain
 from voxdialog.settings import RouteRule
 
@@ -89,3 +90,36 @@ class RoutedLLM:
     def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream the answer of the LLM ``pick`` chooses."""
         return self.pick(request).chat(request)
+
+
+class LanguageRoutedSTT:
+    """Speech to text that goes to the chain preferred for the turn's language.
+
+    Args:
+        default: For turns with no language, or one no provider is preferred for.
+        by_language: ISO 639-1 code -> the chain to use (preferred providers first).
+    """
+
+    def __init__(self, default: STT, by_language: Mapping[str, STT]) -> None:
+        self.default = default
+        self.by_language = dict(by_language)
+        self.info = default.info
+
+    def pick(self, language: str | None) -> STT:
+        """The STT for ``language`` (its primary subtag: "pt-BR" -> "pt")."""
+        if not language:
+            return self.default
+        return self.by_language.get(language.split("-")[0].lower(), self.default)
+
+    async def transcribe(
+        self,
+        clip: AudioChunk,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        word_timestamps: bool = False,
+    ) -> Transcript:
+        """Transcribe with the chain for ``language``."""
+        return await self.pick(language).transcribe(
+            clip, language=language, prompt=prompt, word_timestamps=word_timestamps
+        )

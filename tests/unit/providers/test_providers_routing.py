@@ -123,3 +123,34 @@ def test_the_router_is_itself_an_llm() -> None:
 
     assert router.info.name == "smart"
     assert router.info.streaming
+
+
+async def test_stt_goes_to_the_provider_preferred_for_the_turns_language() -> None:
+    from voxdialog.audio.formats import AudioChunk
+    from voxdialog.providers.assembly import ProviderAssembly
+    from voxdialog.providers.registry import ProviderRegistry
+    from voxdialog.settings import ChainSettings, ProviderSettings
+    from voxdialog.testing.fakes import FakeSTT
+
+    english, spanish = FakeSTT(["hello"] * 3), FakeSTT(["hola"] * 3)
+    registry = ProviderRegistry()
+    registry.register_stt("en-local", lambda: english)
+    registry.register_stt("es-local", lambda: spanish)
+    assembly = ProviderAssembly(registry, {}, ChainSettings())
+    # Local providers declare no languages: plain chain order.
+    plain = assembly.stt(["en-local", "es-local"])
+    clip = AudioChunk(b"\x00\x00" * 1600, 16_000)
+    assert (await plain.transcribe(clip, language="es")).text == "hello"
+    declared = ProviderAssembly(
+        registry,
+        {
+            "es-remote": ProviderSettings(
+                kind="speaches", stage="stt", base_url="http://127.0.0.1:9", languages=["es"]
+            )
+        },
+        ChainSettings(),
+    )
+    routed = declared.stt(["en-local", "es-remote"])
+    picked = routed.pick("es-MX")  # type: ignore[attr-defined]
+    assert next(h.name for h in picked.health()) == "es-remote"
+    assert routed.pick("en") is routed.pick(None)  # type: ignore[attr-defined]
