@@ -19,6 +19,7 @@ from voxdialog.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from voxdialog.providers.pool import LoopClient
 from voxdialog.settings import ProviderSettings
 
 _T = TypeVar("_T")
@@ -152,24 +153,14 @@ class WebhookLLM:
         if (key := settings.key()) is not None:
             self._headers["authorization"] = f"Bearer {key}"
         self._headers.update(settings.headers)
-        self._http: httpx.AsyncClient | None = None
-        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._pool = LoopClient(settings)
 
     def _client(self) -> httpx.AsyncClient:
-        # One pooled client per event loop: a connection belongs to the loop that opened it.
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._http_loop is not loop:
-            settings = self._settings
-            timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
-            self._http = httpx.AsyncClient(timeout=timeout)
-            self._http_loop = loop
-        return self._http
+        return self._pool.get()
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._pool.aclose()
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream the webhook's answer to ``request``; cancel the iteration to abort it.
