@@ -550,7 +550,7 @@ class VoiceSession:
         async for out in run_reply(
             self._brain,
             turn,
-            tts=self._tts if voice else None,
+            tts=self._reply_tts() if voice else None,
             voice=voice or VoiceSettings(),
             progress=active.progress,
         ):
@@ -605,6 +605,12 @@ class VoiceSession:
             self.conversation.add(item)
         active.calls.append(item)
         await self._emit(FunctionCallAdded(active.response_id, item))
+
+    def _reply_tts(self) -> TTS:
+        # A provider chain may hand out a per-reply view that keeps one voice for the reply.
+        for_reply = getattr(self._tts, "for_reply", None)
+        tts: TTS = for_reply() if callable(for_reply) else self._tts
+        return tts
 
     def _note_first_audio(self, active: _Active, user: Item | None, now: float) -> None:
         timings: dict[str, float] = {}

@@ -349,11 +349,14 @@ class ProviderChain(Generic[_P]):
         self,
         open_stream: Callable[[_P], AsyncIterator[_T]],
         has_content: Callable[[_T], bool],
+        on_member: Callable[[_P], None] | None = None,
     ) -> AsyncIterator[_T]:
         """Fail over until a stream yields content; then relay it, errors and all."""
         member, opened = await self._call(
             lambda provider: _first_item(open_stream(provider), has_content)
         )
+        if on_member is not None:
+            on_member(member.provider)
         stream = opened.stream
         try:
             if opened.first is None:
@@ -445,8 +448,34 @@ class FallbackTTS(ProviderChain[TTS]):
         """
         return self._stream(lambda tts: tts.synthesize(text, voice=voice), _chunk_has_audio)
 
+    def for_reply(self) -> TTS:
+        """A TTS for one reply: the chain picks the voice for its first sentence, and every
+        later sentence stays with that provider (a failure ends the reply instead of letting
+        another voice finish it)."""
+        return _PinnedTTS(self)
+
     async def _ping(self, provider: TTS) -> None:
         await _first_and_close(provider.synthesize("ok", voice=VoiceSettings()))
+
+
+class _PinnedTTS:
+    """See ``FallbackTTS.for_reply``."""
+
+    def __init__(self, chain: FallbackTTS) -> None:
+        self._chain = chain
+        self._speaker: TTS | None = None
+        self.info = chain.info
+
+    def _pin(self, provider: TTS) -> None:
+        self._speaker = provider
+
+    def synthesize(self, text: str, *, voice: VoiceSettings) -> AsyncIterator[AudioChunk]:
+        """The first call goes through the chain; later ones to the provider it chose."""
+        if self._speaker is not None:
+            return self._speaker.synthesize(text, voice=voice)
+        return self._chain._stream(
+            lambda tts: tts.synthesize(text, voice=voice), _chunk_has_audio, self._pin
+        )
 
 
 async def _first_and_close(stream: AsyncIterator[_T]) -> None:

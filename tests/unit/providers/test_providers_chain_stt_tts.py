@@ -236,3 +236,34 @@ def test_the_tts_chain_is_itself_a_streaming_tts_at_the_primarys_rate() -> None:
 
     assert chain.info.streaming
     assert chain.info.sample_rate == 24_000
+
+
+class _FailsAfterFirstCall:
+    """Speaks its first text, then fails every later call (an outage starting mid-reply)."""
+
+    def __init__(self, tts: FakeTTS) -> None:
+        self._tts = tts
+        self.info = tts.info
+        self.calls = 0
+
+    async def synthesize(self, text: str, *, voice: VoiceSettings) -> AsyncIterator[AudioChunk]:
+        self.calls += 1
+        if self.calls > 1:
+            raise ProviderError("primary went down", retryable=True)
+        async for chunk in self._tts.synthesize(text, voice=voice):
+            yield chunk
+
+
+async def test_a_reply_keeps_the_voice_that_spoke_its_first_sentence() -> None:
+    primary = _FailsAfterFirstCall(FakeTTS(sample_rate=22_050))
+    backup = FakeTTS(sample_rate=16_000)
+    chain = FallbackTTS([primary, backup], policy=CallPolicy(attempt_timeout_s=1.0))
+    reply = chain.for_reply()
+    first = [c async for c in reply.synthesize("First sentence.", voice=VoiceSettings())]
+    assert {c.sample_rate for c in first} == {22_050}
+    with pytest.raises(ProviderError):
+        _ = [c async for c in reply.synthesize("Second sentence.", voice=VoiceSettings())]
+    assert backup.texts == []  # the backup voice never took over mid-reply
+    # A new reply may pick the backup voice.
+    fresh = [c async for c in chain.synthesize("Next reply.", voice=VoiceSettings())]
+    assert {c.sample_rate for c in fresh} == {16_000}
