@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
@@ -18,9 +16,9 @@ from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
     ProviderTimeout,
-    ProviderUnavailable,
 )
-from voxdialog.providers.pool import LoopClient
+from voxdialog.providers.openai_compat.http import is_retryable_status, parse_retry_after
+from voxdialog.providers.pool import LoopClient, transport_error
 from voxdialog.settings import ProviderSettings
 
 _T = TypeVar("_T")
@@ -114,27 +112,6 @@ def messages_body(
     return body
 
 
-def retry_after_s(headers: httpx.Headers) -> float | None:
-    """Seconds a ``Retry-After`` (or ``retry-after-ms``) header asks to wait, if any."""
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _error_detail(body: bytes) -> tuple[str, str]:
     """``(type, message)`` from an Anthropic error body, or what can be made of it."""
     try:
@@ -143,16 +120,6 @@ def _error_detail(body: bytes) -> tuple[str, str]:
         return str(error.get("type", "error")), str(error.get("message", ""))[:200]
     except (ValueError, KeyError, TypeError, AttributeError):
         return "error", body[:200].decode("utf-8", "replace")
-
-
-def _transport_error(name: str, e: httpx.TransportError) -> ProviderError:
-    if isinstance(e, httpx.UnsupportedProtocol):
-        return ProviderError(f"{name}: bad base URL ({e})", retryable=False)
-    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
-        return ProviderUnavailable(f"{name}: cannot connect ({type(e).__name__})")
-    if isinstance(e, httpx.TimeoutException):
-        return ProviderTimeout(f"{name}: stream stalled ({type(e).__name__})")
-    return ProviderError(f"{name}: connection failed ({type(e).__name__})", retryable=True)
 
 
 class _EventTranslator:
@@ -309,17 +276,16 @@ class AnthropicLLM:
                 f"{name}: no first token within {self._settings.timeout_s:g} s"
             ) from e
         except httpx.TransportError as e:
-            raise _transport_error(name, e) from e
+            raise transport_error(name, e) from e
 
     async def _status_error(self, response: httpx.Response) -> ProviderError:
         status = response.status_code
         error_type, message = _error_detail(await response.aread())
-        retryable = status in (408, 409, 429) or status >= 500
         return ProviderError(
             f"{self.info.name}: HTTP {status} {error_type}: {message}",
-            retryable=retryable,
+            retryable=is_retryable_status(status),
             status=status,
-            retry_after_s=retry_after_s(response.headers),
+            retry_after_s=parse_retry_after(response.headers),
         )
 
     async def _deltas(self, response: httpx.Response) -> AsyncGenerator[ChatDelta, None]:

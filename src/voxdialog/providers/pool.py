@@ -1,4 +1,4 @@
-"""One pooled httpx client per event loop, for remote providers."""
+"""Shared HTTP plumbing of streaming providers: a pooled client per loop, error mapping."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from voxdialog.providers.base import ProviderError, ProviderTimeout, ProviderUnavailable
 from voxdialog.settings import ProviderSettings
 
 
@@ -31,3 +32,14 @@ class LoopClient:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def transport_error(name: str, e: httpx.TransportError) -> ProviderError:
+    """The ``ProviderError`` a transport failure of a streaming provider stands for."""
+    if isinstance(e, httpx.UnsupportedProtocol):
+        return ProviderError(f"{name}: bad base URL ({e})", retryable=False)
+    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
+        return ProviderUnavailable(f"{name}: cannot connect ({type(e).__name__})")
+    if isinstance(e, httpx.TimeoutException):
+        return ProviderTimeout(f"{name}: stream stalled ({type(e).__name__})")
+    return ProviderError(f"{name}: connection failed ({type(e).__name__})", retryable=True)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
@@ -17,9 +15,9 @@ from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
     ProviderTimeout,
-    ProviderUnavailable,
 )
-from voxdialog.providers.pool import LoopClient
+from voxdialog.providers.openai_compat.http import is_retryable_status, parse_retry_after
+from voxdialog.providers.pool import LoopClient, transport_error
 from voxdialog.settings import ProviderSettings
 
 _T = TypeVar("_T")
@@ -66,30 +64,6 @@ def reply_text(payload: object) -> str | None:
             if isinstance(message, dict) and isinstance(content := message.get("content"), str):
                 return content
     return None
-
-
-def _retry_after_s(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _transport_error(name: str, e: httpx.TransportError) -> ProviderError:
-    if isinstance(e, httpx.UnsupportedProtocol):
-        return ProviderError(f"{name}: bad webhook URL ({e})", retryable=False)
-    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
-        return ProviderUnavailable(f"{name}: cannot connect ({type(e).__name__})")
-    if isinstance(e, httpx.TimeoutException):
-        return ProviderTimeout(f"{name}: stream stalled ({type(e).__name__})")
-    return ProviderError(f"{name}: connection failed ({type(e).__name__})", retryable=True)
 
 
 async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
@@ -199,7 +173,7 @@ class WebhookLLM:
                 f"{self.info.name}: no answer within {self._settings.timeout_s:g} s"
             ) from e
         except httpx.TransportError as e:
-            raise _transport_error(self.info.name, e) from e
+            raise transport_error(self.info.name, e) from e
 
     async def _status_error(self, response: httpx.Response) -> ProviderError:
         status = response.status_code
@@ -207,9 +181,9 @@ class WebhookLLM:
         detail = payload.get("message", "") if isinstance(payload, dict) else ""
         return ProviderError(
             f"{self.info.name}: HTTP {status} {str(detail)[:200]}".rstrip(),
-            retryable=status in (408, 409, 429) or status >= 500,
+            retryable=is_retryable_status(status),
             status=status,
-            retry_after_s=_retry_after_s(response.headers),
+            retry_after_s=parse_retry_after(response.headers),
         )
 
     def _workflow_error(self, value: object, *, fallback: str) -> ProviderError:
