@@ -153,6 +153,7 @@ class RealtimeConnection:
         self._dead = False
         self.decoder = InputDecoder(input_format(self.session))
         self._encoders: dict[str, OutputEncoder] = {}
+        self._delta_bytes: dict[str, int] = {}
         self.renderer = ResponseRenderer(
             conversation_id=new_id("conv"),
             output_format=self.session["audio"]
@@ -276,19 +277,19 @@ class RealtimeConnection:
         if isinstance(event, ResponseAudio):
             encoder = self._encoders.get(event.response_id)
             if encoder is None:
-                encoder = OutputEncoder(
-                    output_format(self.session), source_rate=event.chunk.sample_rate
-                )
+                # One encoder per response: the format is fixed for the response's lifetime.
+                fmt = output_format(self.session)
+                encoder = OutputEncoder(fmt, source_rate=event.chunk.sample_rate)
                 self._encoders[event.response_id] = encoder
+                self._delta_bytes[event.response_id] = fmt.bytes_per_ms * _AUDIO_DELTA_MS
             encoded = encoder.encode(event.chunk)
-            for piece in _split(
-                encoded, output_format(self.session).bytes_per_ms * _AUDIO_DELTA_MS
-            ):
+            for piece in _split(encoded, self._delta_bytes[event.response_id]):
                 for out in self.renderer.render(event, encoded_audio=piece):
                     await self.send(out)
             return
         if isinstance(event, ResponseEnded):
             encoder = self._encoders.pop(event.response_id, None)
+            self._delta_bytes.pop(event.response_id, None)
             tail = encoder.flush() if encoder is not None else b""
             if tail and event.status == "completed":
                 # The resampler holds back a few ms; release them before the done events.
