@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 
 from voxdialog import __version__
 from voxdialog.api.errors import install_error_handlers
-from voxdialog.api.routes import audio, chat, health, models, tokens
+from voxdialog.api.guard import RequestGuard
+from voxdialog.api.routes import audio, auth, chat, health, models, users
 from voxdialog.realtime.handler import realtime_endpoint
 from voxdialog.runtime import Runtime
 from voxdialog.settings import Settings
@@ -47,7 +48,9 @@ def create_app(
     app.include_router(models.router)
     app.include_router(audio.router)
     app.include_router(chat.router)
-    app.include_router(tokens.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.add_middleware(RequestGuard)
 
     @app.websocket("/v1/realtime")
     async def realtime(ws: WebSocket) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from voxdialog.accounts.service import AuthService
+from voxdialog.agents.stages import DEFAULT_AGENT, AgentStages, UnknownAgentError
 from voxdialog.brain.assistant import TaskAssistant
 from voxdialog.brain.base import Brain, Scope
 from voxdialog.brain.llm_brain import LLMBrain
@@ -15,41 +16,24 @@ from voxdialog.db.engine import Database
 from voxdialog.db.migrate import migrate
 from voxdialog.db.recorder import SqlTurnRecorder
 from voxdialog.db.repos.accounts import ensure_local_admin
-from voxdialog.db.repos.api_keys import create_api_key, verify_api_key
+from voxdialog.db.repos.api_keys import create_api_key
 from voxdialog.db.repos.sessions import close_stale_sessions
 from voxdialog.db.repos.tasks import SqlTaskStore
-from voxdialog.observability.metrics import ACTIVE_SESSIONS
+from voxdialog.live import LiveSessions
 from voxdialog.providers.assembly import ProviderAssembly
 from voxdialog.providers.base import LLM, STT, TTS, VAD
 from voxdialog.providers.registry import ProviderRegistry, default_registry
-from voxdialog.security.tokens import TokenSigner, load_or_create_secret
+from voxdialog.security.jwt import JwtService, key_from_setting, load_or_create_key
+from voxdialog.security.passwords import PasswordHasher
+from voxdialog.security.principal import ADMIN, Principal
+from voxdialog.security.ratelimit import Limit, LoginThrottle, RateLimiter, make_rate_limiter
+from voxdialog.security.tickets import make_spent_tickets
 from voxdialog.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LOCAL_KEY_FILE = "local-api-key"
-TOKEN_KEY_FILE = "token-key"
-
-
-@dataclass(slots=True)
-class LiveSessions:
-    """Counts the Realtime sessions of this process, under a cap."""
-
-    limit: int
-    active: set[str] = field(default_factory=set)
-
-    def try_add(self, session_id: str) -> bool:
-        """Register a session; False when the cap is reached."""
-        if len(self.active) >= self.limit:
-            return False
-        self.active.add(session_id)
-        ACTIVE_SESSIONS.set(len(self.active))
-        return True
-
-    def remove(self, session_id: str) -> None:
-        """Forget a session."""
-        self.active.discard(session_id)
-        ACTIVE_SESSIONS.set(len(self.active))
+JWT_KEY_FILE = "jwt-key"
 
 
 class Runtime:
@@ -62,9 +46,12 @@ class Runtime:
         self.recorder = SqlTurnRecorder(self.db)
         self.tasks = SqlTaskStore(self.db)
         self.brain: Brain = TaskAssistant(self.tasks)
-        self.sessions = LiveSessions(settings.limits.max_sessions)
+        self.sessions = LiveSessions(
+            settings.limits.max_sessions, per_user_limit=settings.rate_limits.ws_per_user
+        )
         self.local_scope: Scope | None = None
-        self.signer: TokenSigner | None = None
+        self.limiter: RateLimiter = make_rate_limiter(settings.redis_url)
+        self.auth: AuthService | None = None
         self.vad: VAD | None = None
         self.stt: STT | None = None
         self.tts: TTS | None = None
@@ -85,7 +72,8 @@ class Runtime:
         if admin.created:
             log.info("created the default local admin user and agent")
         await self._ensure_local_key(data_dir / LOCAL_KEY_FILE)
-        self.signer = TokenSigner(load_or_create_secret(data_dir / TOKEN_KEY_FILE))
+        self.auth = self._auth_service(data_dir)
+        self.auth.operator_tenant_id = admin.scope.tenant_id
         if load_models:
             await self.load_models()
 
@@ -123,6 +111,9 @@ class Runtime:
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
         await self.assembly.aclose()
+        if self.auth is not None:
+            await self.auth.spent.aclose()
+        await self.limiter.aclose()
         await self.db.close()
 
     async def _ensure_local_key(self, path: Path) -> None:
@@ -136,15 +127,67 @@ class Runtime:
         self.new_local_key = key
         log.info("created a local API key", extra={"path": str(path)})
 
-    async def authenticate(
-        self, credential: str | None, *, allow_token: bool = True
-    ) -> Scope | None:
-        """The scope a bearer credential (API key or page token) grants, or None."""
-        if not credential:
+    def _auth_service(self, data_dir: Path) -> AuthService:
+        auth = self.settings.auth
+        secret = auth.jwt_secret
+        # A configured key shorter than 32 bytes stops the start (RFC 8725 / R10).
+        key = (
+            key_from_setting(secret.get_secret_value())
+            if secret is not None
+            else load_or_create_key(data_dir / JWT_KEY_FILE)
+        )
+        jwt = JwtService(
+            key,
+            access_ttl_s=auth.access_ttl_s,
+            refresh_ttl_s=auth.refresh_ttl_s,
+            ticket_ttl_s=auth.ticket_ttl_s,
+        )
+        limits = self.settings.rate_limits
+        throttle = LoginThrottle(
+            self.limiter,
+            per_account=Limit(limits.login_per_account, limits.window_s),
+            per_ip=Limit(limits.login_per_ip, limits.window_s),
+        )
+        return AuthService(
+            self.db,
+            jwt,
+            PasswordHasher(),
+            throttle,
+            make_spent_tickets(self.settings.redis_url),
+            registration_open=auth.registration_open,
+        )
+
+    @property
+    def local_principal(self) -> Principal | None:
+        """The local administrator (who acts when auth is off, or for the page on localhost)."""
+        if self.local_scope is None:
             return None
+        return Principal(self.local_scope, ADMIN, "local", operator=True)
+
+    async def agent_for(self, scope: Scope, ref: str | None) -> AgentStages:
+        """The stages of agent ``ref`` (id or name in the caller's tenant), or the default.
+
+        Raises:
+            UnknownAgentError: No such agent in the caller's tenant.
+            RuntimeError: The models are not loaded.
+        """
+        if self.stt is None or self.tts is None:
+            raise RuntimeError("models are not loaded")
+        if ref not in (None, "", DEFAULT_AGENT):
+            raise UnknownAgentError(ref)
+        return AgentStages(
+            agent_id=DEFAULT_AGENT,
+            name=DEFAULT_AGENT,
+            stt=self.stt,
+            tts=self.tts,
+            brain=self.brain,
+            turns=self.settings.turns,
+        )
+
+    async def authenticate(self, credential: str | None) -> Principal | None:
+        """The caller a bearer credential (API key or access token) stands for, or None."""
         if not self.settings.auth_required:
-            return self.local_scope
-        if allow_token and self.signer is not None and credential.startswith("vxt."):
-            claims = self.signer.verify(credential, typ="realtime")
-            return claims.scope if claims else None
-        return await verify_api_key(self.db, credential)
+            return self.local_principal
+        if not credential or self.auth is None:
+            return None
+        return await self.auth.authenticate(credential)

@@ -81,6 +81,48 @@ class LimitSettings(BaseModel):
         300.0, ge=5.0, description="A silent session is closed after this."
     )
     max_conversation_items: int = Field(200, ge=10, description="Items kept per Realtime session.")
+    max_request_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest JSON request body (uploads have their own)."
+    )
+
+
+class AuthSettings(BaseModel):
+    """Sign-in, tokens and browser access."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jwt_secret: SecretStr | None = Field(
+        None, description="HMAC key (>= 32 bytes, base64/hex); default: a key file in data_dir."
+    )
+    access_ttl_s: int = Field(900, ge=30, le=900, description="Access token lifetime.")
+    refresh_ttl_s: int = Field(
+        14 * 86400, ge=300, le=90 * 86400, description="Sign-in (refresh token) lifetime."
+    )
+    ticket_ttl_s: int = Field(60, ge=5, le=60, description="Single-use WebSocket ticket lifetime.")
+    registration_open: bool = Field(True, description="Anyone may register a new tenant.")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed at the Realtime handshake besides the server's own.",
+    )
+    session_check_s: float = Field(
+        30.0, ge=1.0, le=60.0, description="How often live sockets re-check their sign-in."
+    )
+
+
+class RateLimitSettings(BaseModel):
+    """Requests allowed per window (GCRA), per IP, per user and per tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Apply rate limits.")
+    window_s: float = Field(60.0, gt=0, description="Window the counts below apply to.")
+    per_ip: int = Field(600, ge=1, description="Requests per window from one IP address.")
+    per_user: int = Field(600, ge=1, description="Requests per window by one user.")
+    per_tenant: int = Field(3000, ge=1, description="Requests per window in one tenant.")
+    login_per_account: int = Field(5, ge=1, description="Login attempts per window per account.")
+    login_per_ip: int = Field(20, ge=1, description="Login attempts per window per IP.")
+    register_per_ip: int = Field(10, ge=1, description="Registrations per window per IP.")
+    ws_per_user: int = Field(10, ge=1, description="Concurrent Realtime sockets per user.")
 
 
 ProviderKind = Literal[
@@ -195,6 +237,15 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level.")
     log_json: bool = Field(False, description="Log one JSON object per line.")
     auth_required: bool = Field(True, description="Require a bearer key on the API.")
+    redis_url: str | None = Field(
+        None, description="Redis for rate limits and tickets shared by several processes."
+    )
+    encryption_key: SecretStr | None = Field(
+        None,
+        description="Encrypt conversation text at rest: 'kid:base64key[,old:base64key]'.",
+    )
+    auth: AuthSettings = AuthSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     turns: TurnSettings = TurnSettings()
     models: ModelSettings = ModelSettings()
     limits: LimitSettings = LimitSettings()

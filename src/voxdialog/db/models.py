@@ -127,6 +127,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = _created_at()
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Personal preferences (language, STT choice, default agent, ...): validated by the API.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ApiKey(Base):
@@ -265,3 +268,78 @@ class Task(Base):
     created_at: Mapped[dt.datetime] = _created_at()
     completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class LoginSession(Base):
+    """One sign-in: the family of refresh tokens it rotates through (the JWT ``sid``).
+
+    Revoking it (logout, reuse of a spent refresh token, account disabled) ends every access
+    token and live socket of that sign-in.
+    """
+
+    __tablename__ = "login_sessions"
+    __table_args__ = (Index(None, "tenant_id", "user_id"), Index(None, "user_id"))
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    user_id: Mapped[str] = _user_fk()
+    created_at: Mapped[dt.datetime] = _created_at()
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class RefreshToken(Base):
+    """A refresh token by its ``jti``; spent once, then a reuse revokes its whole family."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index(None, "login_session_id"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login_session_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("login_sessions.id", ondelete="CASCADE")
+    )
+    issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class Agent(Base):
+    """A persona with its provider chains, voice and turn-taking settings; shared in a tenant."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_key"), Index(None, "user_id"))
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    user_id: Mapped[str] = _user_fk()  # who created it
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name_key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    description: Mapped[str] = mapped_column(Text, default="")
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    # Provider names from the server's settings, in chain order; empty = the server default.
+    llm: Mapped[list[str]] = mapped_column(JSON, default=list)
+    stt: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    voice: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # voice, rate, pitch, volume
+    greeting: Mapped[str | None] = mapped_column(Text)
+    turn_detection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tools: Mapped[list[str]] = mapped_column(JSON, default=list)  # server tool names enabled
+    created_at: Mapped[dt.datetime] = _created_at()
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class AuditEvent(Base):
+    """An auth or admin event. Kept when the tenant or user goes (no foreign keys)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "tenant_id", "created_at"), Index(None, "created_at"))
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    user_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # "success" | "failure" | "denied"
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = _created_at()

@@ -13,8 +13,17 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from voxdialog.agents.stages import AgentStages, UnknownAgentError
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.audio.wire import InputDecoder, OutputEncoder
+from voxdialog.live import LiveSession, TooManySessions
+from voxdialog.observability.metrics import (
+    AUDIO_FRAMES_DROPPED,
+    AUDIO_FRAMES_IN,
+    DROP_INVALID_AUDIO,
+    count_audio_sent,
+    count_audio_unsent,
+)
 from voxdialog.pipeline.events import ResponseAudio, ResponseEnded, SessionEvent
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.recorder import SessionInfo
@@ -28,19 +37,27 @@ from voxdialog.realtime.config import (
 )
 from voxdialog.realtime.render import ResponseRenderer, error_event
 from voxdialog.runtime import Runtime
+from voxdialog.security.principal import Principal
 
 log = logging.getLogger(__name__)
 
 _OUTBOX_SIZE = 1024
 _AUDIO_DELTA_MS = 500
+# A client that cannot finish the handshake's auth in time is dropped (R12: <= 5 s).
+_AUTH_DEADLINE_S = 5.0
 
 
 def _credential(ws: WebSocket) -> tuple[str | None, str | None]:
-    """The bearer key and the subprotocol to select (browsers send the key as a subprotocol)."""
+    """The bearer credential and the subprotocol to select.
+
+    Browsers cannot set headers: they pass a ticket (or key) as the subprotocol
+    ``openai-insecure-api-key.<credential>`` or as ``?ticket=`` / ``?token=``.
+    """
     header = ws.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip(), None
     offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")]
+    chosen = "realtime" if "realtime" in offered else None
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), chosen
     key = next(
         (
             p.removeprefix("openai-insecure-api-key.")
@@ -49,8 +66,27 @@ def _credential(ws: WebSocket) -> tuple[str | None, str | None]:
         ),
         None,
     )
-    chosen = "realtime" if "realtime" in offered else None
-    return key or ws.query_params.get("token"), chosen
+    return key or ws.query_params.get("ticket") or ws.query_params.get("token"), chosen
+
+
+def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
+    """Non-browser clients send no Origin; a browser's must be this server or allowlisted."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    if origin.rstrip("/") in (a.rstrip("/") for a in allowed):
+        return True
+    return origin.split("://", 1)[-1].rstrip("/") == ws.headers.get("host", "")
+
+
+async def _principal(runtime: Runtime, credential: str | None) -> Principal | None:
+    # A JWT here is usually a single-use ticket; an access token or API key also works.
+    auth = runtime.auth if runtime.settings.auth_required else None
+    if credential and auth is not None and credential.count(".") == 2:
+        principal = await auth.redeem_ticket(credential)
+        if principal is not None:
+            return principal
+    return await runtime.authenticate(credential)
 
 
 async def _refuse(
@@ -70,10 +106,15 @@ async def _refuse(
 
 
 async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
-    """Serve one Realtime connection."""
+    """Serve one Realtime connection: check origin and credential, bind user and agent."""
+    if not origin_allowed(ws, runtime.settings.auth.allowed_origins):
+        # Refused before the upgrade: the browser sees a failed handshake (HTTP 403).
+        await ws.close(code=1008)
+        return
     key, subprotocol = _credential(ws)
-    scope = await runtime.authenticate(key)
-    if scope is None:
+    async with asyncio.timeout(_AUTH_DEADLINE_S):
+        principal = await _principal(runtime, key)
+    if principal is None:
         await _refuse(
             ws,
             subprotocol,
@@ -97,15 +138,33 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
     if ws.query_params.get("call_id"):
         await _refuse(ws, subprotocol, "invalid_value", "call_id is not supported here.", 4000)
         return
+    try:
+        agent = await runtime.agent_for(
+            principal.scope, ws.query_params.get("agent") or principal.agent
+        )
+    except UnknownAgentError:
+        await _refuse(ws, subprotocol, "agent_not_found", "No such agent.", 4004)
+        return
     kind = "transcription" if ws.query_params.get("intent") == "transcription" else "realtime"
     model = ws.query_params.get("model") or runtime.settings.model_name
     session_id = new_id("sess")
-    if not runtime.sessions.try_add(session_id):
+    live = LiveSession(
+        session_id,
+        principal.scope.tenant_id,
+        principal.scope.user_id,
+        agent.agent_id,
+        "realtime",
+    )
+    try:
+        runtime.sessions.add(live)
+    except TooManySessions as exc:
         await _refuse(
             ws,
             subprotocol,
             "session_limit_reached",
-            "Too many concurrent sessions; try again later.",
+            "You have too many open sessions."
+            if exc.per_user
+            else "Too many concurrent sessions; try again later.",
             1013,
             "server_error",
         )
@@ -118,7 +177,12 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
             session_id=session_id,
             kind=kind,
             model=model,
-            scope_info=SessionInfo(session_id=session_id, scope=scope, model=model),
+            scope_info=SessionInfo(
+                session_id=session_id, scope=principal.scope, model=model, agent=agent.agent_id
+            ),
+            principal=principal,
+            agent=agent,
+            live=live,
         )
         await connection.serve()
     finally:
@@ -137,15 +201,20 @@ class RealtimeConnection:
         kind: str,
         model: str,
         scope_info: SessionInfo,
+        principal: Principal,
+        agent: AgentStages,
+        live: LiveSession,
     ) -> None:
         self.ws = ws
         self.runtime = runtime
+        self.principal = principal
+        self.live = live
         settings = runtime.settings
         self.limits = settings.limits
         self.session = default_session(
             session_id=session_id,
             model=model,
-            turns=settings.turns,
+            turns=agent.turns,
             expires_at=int(time.time() + self.limits.max_session_s),
             kind=kind,
         )
@@ -161,15 +230,15 @@ class RealtimeConnection:
             .get("format", {"type": "audio/pcm", "rate": 24000}),
             voice=self.session["audio"].get("output", {}).get("voice"),
         )
-        if runtime.vad is None or runtime.stt is None or runtime.tts is None:
+        if runtime.vad is None:
             raise RuntimeError("models are not loaded")
         self.voice = VoiceSession(
             info=scope_info,
-            config=to_pipeline(self.session, settings.turns),
+            config=to_pipeline(self.session, agent.turns),
             vad=runtime.vad.open_stream(16_000),
-            stt=runtime.stt,
-            tts=runtime.tts,
-            brain=runtime.brain.open_session(scope_info.scope),
+            stt=agent.stt,
+            tts=agent.tts,
+            brain=agent.brain.open_session(scope_info.scope),
             emit=self._on_event,
             recorder=runtime.recorder,
             max_items=self.limits.max_conversation_items,
@@ -178,6 +247,7 @@ class RealtimeConnection:
     async def send(self, event: dict[str, Any]) -> None:
         """Queue a server event (waits when the client reads slowly: backpressure)."""
         if self._dead:
+            count_audio_unsent(event)
             return
         event.setdefault("event_id", new_id("event"))
         # event_id first, as the hosted service sends it.
@@ -190,16 +260,39 @@ class RealtimeConnection:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.voice.run())
                 writer = tg.create_task(self._write())
+                watcher = tg.create_task(self._watch_access(writer))
                 try:
                     await self._read()
                 finally:
                     self.voice.close()
                     if not self._dead:
                         await self._outbox.put(None)
+                    watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await writer
         except* (WebSocketDisconnect, ConnectionError):
             pass
+
+    async def _watch_access(self, writer: asyncio.Task[None]) -> None:
+        # Logout, a revoked sign-in or a disabled account ends the socket within one period.
+        auth = self.runtime.auth
+        if auth is None or not self.runtime.settings.auth_required:
+            return
+        period = self.runtime.settings.auth.session_check_s
+        while True:
+            await asyncio.sleep(period)
+            if not await auth.still_valid(self.principal):
+                await self.send(
+                    error_event("session_revoked", "Your sign-in ended; reconnect to go on.")
+                )
+                await self._outbox.put(None)
+                # Let the writer deliver the error first, then close.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(writer), 2.0)
+                self._dead = True
+                with contextlib.suppress(RuntimeError, ConnectionError):
+                    await self.ws.close(code=1008, reason="session_revoked")
+                return
 
     async def _read(self) -> None:
         deadline = time.monotonic() + self.limits.max_session_s
@@ -269,7 +362,9 @@ class RealtimeConnection:
         try:
             raw = base64.b64decode(audio_b64, validate=True)
         except (binascii.Error, ValueError) as e:
+            AUDIO_FRAMES_DROPPED.labels(DROP_INVALID_AUDIO).inc()
             raise CommandError("invalid_value", "audio is not valid base64.", param="audio") from e
+        AUDIO_FRAMES_IN.inc()
         return self.decoder.decode(raw)
 
     async def _on_event(self, event: SessionEvent) -> None:
@@ -306,9 +401,11 @@ class RealtimeConnection:
             except (WebSocketDisconnect, RuntimeError, ConnectionError):
                 # The client is gone: stop producers from blocking on a dead socket.
                 self._dead = True
+                count_audio_unsent(event)
                 while not self._outbox.empty():
-                    self._outbox.get_nowait()
+                    count_audio_unsent(self._outbox.get_nowait())
                 return
+            count_audio_sent(event)
 
 
 def _split(data: bytes, size: int) -> list[bytes]:

@@ -1,0 +1,1 @@
+"""Accounts: sign-up, sign-in, tokens and the caller behind a credential."""

@@ -1,0 +1,40 @@
+"""What a session needs from its agent: the stages to run and how to take turns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voxdialog.brain.base import Brain
+from voxdialog.providers.base import STT, TTS
+from voxdialog.settings import TurnSettings
+
+DEFAULT_AGENT = "default"
+
+
+class UnknownAgentError(LookupError):
+    """The agent does not exist in the caller's tenant (answered like a missing object)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStages:
+    """The resolved agent of one session.
+
+    Attributes:
+        agent_id: The stored agent's id, or ``"default"`` for the server's settings.
+        name: Its display name.
+        stt: Speech-to-text (chain) for this agent.
+        tts: Text-to-speech (chain) for this agent.
+        brain: The brain that answers (LLM chain with tools, or the built-in assistant).
+        turns: Turn-taking settings (the server's, overridden by the agent's).
+        voice: The TTS voice name, if the agent picks one.
+        greeting: Spoken when the session starts, if set.
+    """
+
+    agent_id: str
+    name: str
+    stt: STT
+    tts: TTS
+    brain: Brain
+    turns: TurnSettings
+    voice: str | None = None
+    greeting: str | None = None

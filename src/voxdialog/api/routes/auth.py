@@ -1,0 +1,149 @@
+"""``/api/auth``: register, login, refresh (rotation), logout, WebSocket tickets."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from voxdialog.accounts.service import AuthError, AuthService, SignedIn
+from voxdialog.api.deps import (
+    PrincipalDep,
+    RuntimeDep,
+    bearer,
+    client_ip,
+    enforce,
+    is_loopback,
+)
+from voxdialog.api.errors import ApiError
+from voxdialog.api.schemas import (
+    LoginIn,
+    RefreshIn,
+    RegisterIn,
+    SignedInOut,
+    TicketIn,
+    TicketOut,
+    TokensOut,
+    UserOut,
+)
+from voxdialog.runtime import Runtime
+from voxdialog.security.principal import Principal
+from voxdialog.security.ratelimit import RateLimiterUnavailable
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request"},
+    401: {"description": "Not signed in"},
+    429: {"description": "Too many requests"},
+}
+router = APIRouter(prefix="/api", tags=["auth"], responses=ERRORS)
+
+
+def _api_error(exc: AuthError) -> ApiError:
+    headers = None
+    if exc.retry_after_s is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    return ApiError(exc.status, exc.message, code=exc.code, headers=headers)
+
+
+def _auth(runtime: Runtime) -> AuthService:
+    if runtime.auth is None:
+        raise ApiError(503, "The server is starting.", code="unavailable")
+    return runtime.auth
+
+
+def _signed_in(result: SignedIn) -> SignedInOut:
+    tokens = result.tokens
+    return SignedInOut(
+        user=UserOut.of(result.user),
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+
+
+@router.post(
+    "/auth/register",
+    status_code=201,
+    responses={403: {"description": "Registration closed"}, 409: {"description": "Email taken"}},
+)
+async def register(body: RegisterIn, request: Request, runtime: RuntimeDep) -> SignedInOut:
+    """Create an account in a new tenant (as its admin) and sign it in."""
+    ip = client_ip(request)
+    await enforce(runtime, f"register:ip:{ip}", runtime.settings.rate_limits.register_per_ip)
+    try:
+        result = await _auth(runtime).register(
+            email=str(body.email),
+            password=body.password,
+            display_name=body.display_name,
+            tenant_name=body.tenant_name,
+            ip=ip,
+        )
+    except AuthError as exc:
+        raise _api_error(exc) from exc
+    return _signed_in(result)
+
+
+@router.post("/auth/login")
+async def login(body: LoginIn, request: Request, runtime: RuntimeDep) -> SignedInOut:
+    """Sign in with email and password."""
+    try:
+        result = await _auth(runtime).login(
+            email=body.email, password=body.password, ip=client_ip(request)
+        )
+    except RateLimiterUnavailable as exc:
+        raise ApiError(503, "Sign-in is unavailable; try again.", code="unavailable") from exc
+    except AuthError as exc:
+        raise _api_error(exc) from exc
+    return _signed_in(result)
+
+
+@router.post("/auth/refresh")
+async def refresh(body: RefreshIn, request: Request, runtime: RuntimeDep) -> TokensOut:
+    """Trade a refresh token for new tokens; the old one is spent (reuse ends the sign-in)."""
+    try:
+        tokens = await _auth(runtime).refresh(body.refresh_token, ip=client_ip(request))
+    except AuthError as exc:
+        raise _api_error(exc) from exc
+    return TokensOut(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(principal: PrincipalDep, request: Request, runtime: RuntimeDep) -> Response:
+    """End this sign-in: its tokens stop working and its live sockets close."""
+    await _auth(runtime).logout(principal, ip=client_ip(request))
+    return Response(status_code=204)
+
+
+@router.post("/auth/ws-ticket")
+async def ws_ticket(
+    principal: PrincipalDep, runtime: RuntimeDep, body: TicketIn | None = None
+) -> TicketOut:
+    """A single-use ticket for ``/v1/realtime`` (browsers cannot send an Authorization header)."""
+    agent = body.agent if body else None
+    ticket = await _auth(runtime).issue_ticket(principal, agent=agent)
+    return TicketOut(ticket=ticket, expires_in=runtime.settings.auth.ticket_ttl_s)
+
+
+@router.post("/realtime-token", responses={401: {"description": "Not allowed"}})
+async def realtime_token(request: Request, runtime: RuntimeDep) -> dict[str, object]:
+    """A ticket for the talk page: with a bearer credential, or as the local admin on localhost.
+
+    Without a credential only a same-origin page opened on this machine gets one: offline use
+    on localhost needs no sign-up, and another site cannot mint tickets through the browser.
+    """
+    principal: Principal | None = await runtime.authenticate(bearer(request))
+    if principal is None and bearer(request) is None and is_loopback(request):
+        origin = request.headers.get("origin")
+        host = request.headers.get("host", "")
+        if origin is None or origin.split("://", 1)[-1] == host:
+            principal = runtime.local_principal
+    if principal is None:
+        raise ApiError(401, "Sign in or use an API key.", code="invalid_api_key")
+    ticket = await _auth(runtime).issue_ticket(principal)
+    ttl = runtime.settings.auth.ticket_ttl_s
+    return {"token": ticket, "ticket": ticket, "expires_in": ttl}

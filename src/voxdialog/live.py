@@ -1,0 +1,81 @@
+"""The Realtime sessions open in this process: caps, and what the admin page shows of them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from voxdialog.observability.metrics import ACTIVE_SESSIONS
+
+
+@dataclass(slots=True)
+class LiveSession:
+    """One open session as operators see it (no content, only who, what and how fast).
+
+    Attributes:
+        state: ``listening``, ``thinking`` or ``speaking``, updated by the connection.
+        last_turn_ms: End of the user's speech to the first reply audio of the last turn.
+    """
+
+    session_id: str
+    tenant_id: str
+    user_id: str
+    agent: str
+    client: str
+    started_at: float = field(default_factory=time.time)
+    state: str = "listening"
+    turns: int = 0
+    last_turn_ms: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds since the session opened."""
+        return max(0.0, time.time() - self.started_at)
+
+
+class TooManySessions(Exception):
+    """The process or the user has reached its session cap."""
+
+    def __init__(self, per_user: bool) -> None:
+        super().__init__("per-user session cap" if per_user else "process session cap")
+        self.per_user = per_user
+
+
+@dataclass(slots=True)
+class LiveSessions:
+    """Registers sessions under a process-wide and a per-user cap."""
+
+    limit: int
+    per_user_limit: int = 10
+    sessions: dict[str, LiveSession] = field(default_factory=dict)
+
+    @property
+    def active(self) -> set[str]:
+        """Ids of the open sessions."""
+        return set(self.sessions)
+
+    def add(self, session: LiveSession) -> None:
+        """Register a session.
+
+        Raises:
+            TooManySessions: A cap is reached.
+        """
+        if len(self.sessions) >= self.limit:
+            raise TooManySessions(per_user=False)
+        mine = sum(1 for s in self.sessions.values() if s.user_id == session.user_id)
+        if mine >= self.per_user_limit:
+            raise TooManySessions(per_user=True)
+        self.sessions[session.session_id] = session
+        ACTIVE_SESSIONS.set(len(self.sessions))
+
+    def remove(self, session_id: str) -> None:
+        """Forget a session."""
+        self.sessions.pop(session_id, None)
+        ACTIVE_SESSIONS.set(len(self.sessions))
+
+    def visible_to(self, tenant_id: str | None) -> list[LiveSession]:
+        """Open sessions of one tenant (every tenant when None), oldest first."""
+        return sorted(
+            (s for s in self.sessions.values() if tenant_id is None or s.tenant_id == tenant_id),
+            key=lambda s: s.started_at,
+        )
