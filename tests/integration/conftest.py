@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from voxdialog.settings import Settings
+from voxdialog.settings import RateLimitSettings, Settings
 from voxdialog.testing.server import BackgroundServer, free_port
 
 
@@ -27,7 +27,14 @@ class LiveServer:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Start the server in-process on a background thread, with a data dir of its own."""
     data_dir = tmp_path_factory.mktemp("server-data")
-    settings = Settings(data_dir=data_dir, host="127.0.0.1", port=free_port())
+    settings = Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        port=free_port(),
+        # Every test client comes from 127.0.0.1: lift the per-IP sign-up and sign-in limits
+        # (the limits themselves are tested in tests/integration/auth).
+        rate_limits=RateLimitSettings(register_per_ip=10_000, login_per_ip=10_000, per_ip=100_000),
+    )
     server = BackgroundServer(settings)
     server.start()
     yield LiveServer(
