@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from voxdialog.security.crypto import FieldCipher
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -18,6 +20,13 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+# A server process runs a few dozen concurrent voice sessions; each store call holds a
+# connection only for one short transaction.
+_POOL_SIZE = 10
+_MAX_OVERFLOW = 10
+# Reconnect before server-side or firewall idle timeouts (often one hour) silently cut a link.
+_POOL_RECYCLE_S = 1800
+APPLICATION_NAME = "voxdialog"
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -47,6 +56,21 @@ def _on_sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _create_server_engine(url: URL) -> AsyncEngine:
+    connect_args: dict[str, Any] = {}
+    if url.get_driver_name() == "asyncpg":
+        # Names the connections in pg_stat_activity, so operators can tell whose they are.
+        connect_args["server_settings"] = {"application_name": APPLICATION_NAME}
+    return _create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=_POOL_SIZE,
+        max_overflow=_MAX_OVERFLOW,
+        pool_recycle=_POOL_RECYCLE_S,
+        connect_args=connect_args,
+    )
+
+
 def create_engine(url: str) -> AsyncEngine:
     """Create an async engine for ``url``.
 
@@ -54,15 +78,19 @@ def create_engine(url: str) -> AsyncEngine:
     ``synchronous=NORMAL``, foreign keys and a 5 s busy timeout; transactions begin
     ``IMMEDIATE`` so concurrent writers queue instead of failing.
 
+    For a database server (PostgreSQL through asyncpg) connections are pooled (10, plus 10
+    under load), checked before use, replaced after 30 minutes and named ``voxdialog``.
+
     Args:
-        url: A SQLAlchemy async URL, e.g. ``sqlite+aiosqlite:////var/lib/voxdialog/voxdialog.db``.
+        url: A SQLAlchemy async URL, e.g. ``sqlite+aiosqlite:////var/lib/voxdialog/voxdialog.db``
+            or ``postgresql+asyncpg://voxdialog@db.internal:5432/voxdialog``.
 
     Returns:
         The engine; dispose of it (or close the owning `Database`) when done.
     """
-    backend = make_url(url).get_backend_name()
-    if backend != "sqlite":
-        return _create_async_engine(url, pool_pre_ping=True)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return _create_server_engine(parsed)
     path = _sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +115,8 @@ class Database:
         """Create the engine for ``url`` (no connection is made yet)."""
         self.url = url
         self.engine = create_engine(url)
+        # Encrypts conversation content at rest when a key is configured (db/sealing.py).
+        self.cipher: FieldCipher | None = None
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )

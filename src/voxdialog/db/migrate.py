@@ -6,11 +6,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from voxdialog.db.engine import create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The PostgreSQL advisory lock held while migrating (any constant: the key space is ours).
+_MIGRATION_LOCK_KEY = 0x766F78_6D696772  # "vox" "migr"
 
 
 def alembic_config(url: str) -> Config:
@@ -27,12 +30,20 @@ def alembic_config(url: str) -> Config:
 
 
 def _upgrade(connection: Connection, config: Config) -> None:
+    if connection.dialect.name == "postgresql":
+        # Several server processes may start at once; without this lock each would see the
+        # same old revision and apply it too, failing on "relation already exists". SQLite
+        # needs nothing: its IMMEDIATE transactions already take the write lock up front.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
 
 async def migrate(url: str) -> None:
     """Apply every pending migration to the database at ``url``; a no-op when up to date.
+
+    Safe to call from several processes at once: they take turns and only the first one
+    changes anything.
 
     Args:
         url: A SQLAlchemy async URL (the same one the server connects with).

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
-from voxdialog.db.models import ApiKey, utcnow
+from voxdialog.db.models import ApiKey, Base, utcnow
 from voxdialog.db.repos.api_keys import (
     create_api_key,
     hash_api_key,
@@ -40,6 +40,12 @@ async def test_created_key_verifies_to_its_scope(db: Database, scope: Scope) -> 
     assert info.prefix == key[:8]
     assert (info.name, info.revoked_at, info.last_used_at) == ("laptop", None, None)
     assert await verify_api_key(db, key) == scope
+
+
+async def test_key_names_are_stored_without_nul_characters(db: Database, scope: Scope) -> None:
+    _, info = await create_api_key(db, scope, " lap\x00top ")
+    assert info.name == "laptop"
+    assert [k.name for k in await list_api_keys(db, scope)] == ["laptop"]
 
 
 async def test_every_key_is_different(db: Database, scope: Scope) -> None:
@@ -108,6 +114,26 @@ async def test_last_used_is_written_at_most_once_a_minute(db: Database, scope: S
     assert refreshed.last_used_at > long_ago + dt.timedelta(minutes=4)
 
 
+async def test_the_plaintext_key_is_stored_in_no_column_of_any_table(
+    db: Database, scope: Scope
+) -> None:
+    key, _ = await create_api_key(db, scope, "laptop")
+    await verify_api_key(db, key)
+    async with db.sessions() as session:
+        rows = [
+            str(value)
+            for table in Base.metadata.sorted_tables
+            for row in (await session.execute(select(table))).all()
+            for value in row
+        ]
+    stored = "\n".join(rows)
+    assert hash_api_key(key) in stored  # the scan does see stored values
+    assert key not in stored
+    assert key[4:] not in stored
+    assert key[4:12] not in stored  # nor a chunk of the secret beyond the display prefix
+
+
+@pytest.mark.only_on("sqlite", reason="scans the database files, which only SQLite lets us read")
 async def test_the_plaintext_key_is_never_written_to_the_database_files(
     db: Database, db_path: Path, scope: Scope
 ) -> None:

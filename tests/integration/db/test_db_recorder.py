@@ -1,9 +1,10 @@
-"""SqlTurnRecorder and the session read helpers on a real SQLite file."""
+"""SqlTurnRecorder and the session read helpers, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -254,3 +255,87 @@ async def test_concurrent_sessions_record_without_losing_or_reordering_messages(
         assert [m.text for m in stored] == [t for n in range(4) for t in (f"q{n}", f"r{n}")]
         assert [m.seq for m in stored] == list(range(1, 9))
     assert {s.status for s in await list_sessions(db, scope)} == {"ended"}
+
+
+async def test_concurrent_saves_into_one_session_each_get_their_own_place(
+    db: Database, recorder: SqlTurnRecorder, scope: Scope
+) -> None:
+    await recorder.session_started(_info("sess_1", scope))
+    items = [f"item_{n}" for n in range(10)]
+    await asyncio.gather(
+        *(recorder.message(MessageRecord("sess_1", item, "user", item)) for item in items)
+    )
+
+    stored = await list_messages(db, scope, "sess_1")
+    assert [m.seq for m in stored] == list(range(1, 11))
+    assert sorted(m.item_id for m in stored) == sorted(items)
+
+
+async def test_concurrent_starts_of_one_session_id_leave_one_active_session(
+    db: Database, recorder: SqlTurnRecorder, scope: Scope
+) -> None:
+    await asyncio.gather(*(recorder.session_started(_info("sess_1", scope)) for _ in range(4)))
+    assert [(s.id, s.status) for s in await list_sessions(db, scope)] == [("sess_1", "active")]
+
+
+async def test_of_two_users_starting_one_session_id_at_once_exactly_one_gets_it(
+    db: Database, recorder: SqlTurnRecorder, make_scope: MakeScope, scope: Scope
+) -> None:
+    other = await make_scope(tenant_id=scope.tenant_id)
+    results = await asyncio.gather(
+        recorder.session_started(_info("sess_1", scope)),
+        recorder.session_started(_info("sess_1", other)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, SessionConflictError)]
+    assert len(refused) == 1
+    assert results.count(None) == 1
+    owners = [s.user_id for user in (scope, other) for s in await list_sessions(db, user)]
+    assert len(owners) == 1
+
+
+async def test_free_form_labels_longer_than_their_columns_are_cut(
+    db: Database, recorder: SqlTurnRecorder, scope: Scope
+) -> None:
+    info = SessionInfo(
+        session_id="sess_1", scope=scope, model="m" * 300, agent="a" * 250, client="c" * 40
+    )
+    await recorder.session_started(info)
+    outcome = CommandOutcome(intent="i" * 100, confidence=1.0, success=True)
+    await recorder.command("sess_1", "item_1", "hello", outcome)
+
+    stored = await get_session(db, scope, "sess_1")
+    assert stored is not None
+    assert (stored.model, stored.agent, stored.client) == ("m" * 200, "a" * 200, "c" * 32)
+    [command] = await list_commands(db, scope, "sess_1")
+    assert command.intent == "i" * 64
+
+
+async def test_nul_characters_and_non_finite_numbers_are_left_out_of_records(
+    db: Database, recorder: SqlTurnRecorder, scope: Scope
+) -> None:
+    await recorder.session_started(_info("sess_1", scope))
+    await recorder.message(
+        MessageRecord(
+            "sess_1",
+            "item_1",
+            "user",
+            "add\x00 milk",
+            audio_ms=math.nan,
+            timings={"stt_ms": 85.5, "llm_ms": math.nan, "tts_ms": math.inf},
+        )
+    )
+    outcome = CommandOutcome(
+        intent="add_task",
+        confidence=0.9,
+        success=False,
+        entities={"title": "mi\x00lk", "weight": math.inf},
+        error="bad\x00 title",
+    )
+    await recorder.command("sess_1", "item_1", "add\x00 milk", outcome)
+
+    [message] = await list_messages(db, scope, "sess_1")
+    assert (message.text, message.audio_ms, message.timings) == ("add milk", None, {"stt_ms": 85.5})
+    [command] = await list_commands(db, scope, "sess_1")
+    assert (command.text, command.error) == ("add milk", "bad title")
+    assert command.entities == {"title": "mi\x00lk", "weight": None}

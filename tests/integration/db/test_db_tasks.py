@@ -1,4 +1,4 @@
-"""SqlTaskStore: the TaskStore contract on a real SQLite file."""
+"""SqlTaskStore: the TaskStore contract, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import pytest
+from sqlalchemy import text
 
 from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, Priority, TaskStore
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import UnknownProjectError
 from voxdialog.db.repos.tasks import SqlTaskStore
+from voxdialog.testing.databases import Backend
 
 MakeScope = Callable[..., Awaitable[Scope]]
 
@@ -169,3 +171,47 @@ async def test_adding_a_task_to_an_unknown_project_is_refused(
     assert isinstance(raised.value, KeyError)
     assert not raised.value.retryable
     assert await store.list_tasks(scope) == []
+
+
+async def test_projects_are_listed_in_code_point_order_whatever_the_collation(
+    backend: Backend, private_db: Database, make_scope: MakeScope
+) -> None:
+    if backend == "postgresql":
+        # Servers often default to a linguistic collation, which puts "é" before "f".
+        async with private_db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "ALTER TABLE projects ALTER COLUMN name_key"
+                    ' TYPE VARCHAR(200) COLLATE "en-x-icu"'
+                )
+            )
+    store = SqlTaskStore(private_db)
+    scope = await make_scope(database=private_db)
+    names = ["Été", "fall", "Zoo", "apple"]
+    for name in names:
+        await store.create_project(scope, name)
+
+    listed = [p.name for p in await store.list_projects(scope)]
+    assert listed == sorted(names, key=str.casefold) == ["apple", "fall", "Zoo", "Été"]
+
+
+async def test_a_project_name_too_long_once_case_folded_is_refused(
+    store: SqlTaskStore, scope: Scope
+) -> None:
+    # "ß" folds to "ss": 150 characters become 300, more than the stored key can hold.
+    with pytest.raises(ValueError, match="at most 200"):
+        await store.create_project(scope, "ß" * 150)
+    assert await store.list_projects(scope) == []
+    fitting = await store.create_project(scope, "ß" * 100)
+    assert await store.list_projects(scope) == [fitting]
+
+
+async def test_nul_characters_are_left_out_of_titles_and_names(
+    store: SqlTaskStore, scope: Scope
+) -> None:
+    project = await store.create_project(scope, "Gar\x00den")
+    task = await store.add_task(scope, NewTask(title="buy\x00 milk", project_id=project.id))
+    assert (project.name, task.title) == ("Garden", "buy milk")
+    with pytest.raises(ValueError, match="title"):
+        await store.add_task(scope, NewTask(title="\x00 "))
+    assert await store.list_tasks(scope) == [task]

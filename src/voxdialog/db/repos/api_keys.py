@@ -64,7 +64,8 @@ async def create_api_key(db: Database, scope: Scope, name: str) -> tuple[str, Ap
     Raises:
         ValueError: ``name`` is longer than 200 characters.
     """
-    label = name.strip()
+    # PostgreSQL text cannot hold NUL; SQLite could, but both must store the same thing.
+    label = name.replace("\x00", "").strip()
     if len(label) > NAME_LENGTH:
         raise ValueError(f"API key name must be at most {NAME_LENGTH} characters")
     key = KEY_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, delete, select
+from sqlalchemy import ColumnElement, CursorResult, Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, Priority, ProjectRecord, TaskRecord
@@ -22,7 +23,8 @@ def project_key(name: str) -> str:
 
 
 def _clean(text: str, *, what: str, max_length: int | None = None) -> str:
-    cleaned = text.strip()
+    # PostgreSQL text cannot hold NUL; SQLite could, but both must store the same thing.
+    cleaned = text.replace("\x00", "").strip()
     if not cleaned:
         raise ValueError(f"{what} must not be empty")
     if max_length is not None and len(cleaned) > max_length:
@@ -198,6 +200,9 @@ class SqlTaskStore:
         """
         cleaned = _clean(name, what="project name", max_length=NAME_LENGTH)
         key = project_key(cleaned)
+        if len(key) > NAME_LENGTH:
+            # Case folding can lengthen a name ("ß" becomes "ss"): the key must fit its column.
+            raise ValueError(f"project name must be at most {NAME_LENGTH} characters once folded")
         try:
             async with self._db.sessions() as session, session.begin():
                 existing = await self._project_by_key(session, scope, key)
@@ -232,12 +237,17 @@ class SqlTaskStore:
         )
 
     async def list_projects(self, scope: Scope) -> list[ProjectRecord]:
-        """All projects of the scope, by name."""
+        """All projects of the scope, by case-folded name in code point order."""
+        name_order: ColumnElement[str] | InstrumentedAttribute[str] = Project.name_key
+        if self._db.engine.dialect.name == "postgresql":
+            # The database's collation (often a linguistic one, putting "é" before "f") would
+            # order differently from SQLite's binary comparison; "C" is code point order.
+            name_order = Project.name_key.collate("C")
         async with self._db.sessions() as session:
             projects = await session.scalars(
                 select(Project)
                 .where(Project.tenant_id == scope.tenant_id, Project.user_id == scope.user_id)
-                .order_by(Project.name_key, Project.id)
+                .order_by(name_order, Project.id)
             )
             return [_project_record(p) for p in projects]
 
