@@ -23,10 +23,10 @@ class AgentStages:
         agent_id: The stored agent's id, or ``"default"`` for the server's settings.
         name: Its display name.
         stt: Speech-to-text (chain) for this agent.
-        tts: Text-to-speech (chain) for this agent.
+        tts: Text-to-speech (chain) for this agent, at its speaking rate and volume.
         brain: The brain that answers (LLM chain with tools, or the built-in assistant).
         turns: Turn-taking settings (the server's, overridden by the agent's).
-        voice: The TTS voice name, if the agent picks one.
+        voice: The TTS voice name, if the agent picks one (the session's default voice).
         greeting: Spoken when the session starts, if set.
     """
 
