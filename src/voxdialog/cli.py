@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the effective settings (secrets masked)")
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--data-dir", type=Path)
+    rotate = sub.add_parser(
+        "rotate-key", help="re-encrypt stored conversations with the first configured key"
+    )
+    rotate.add_argument("--data-dir", type=Path)
+    sub.add_parser("generate-key", help="print a new encryption key for VOXDIALOG_ENCRYPTION_KEY")
     return parser
 
 
@@ -79,10 +84,36 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(migrate(settings.effective_database_url))
                 print("database is up to date")
                 return 0
+            case "rotate-key":
+                return asyncio.run(_rotate_key(settings))
+            case "generate-key":
+                from voxdialog.security.crypto import generate_key
+
+                print(f"k1:{generate_key()}")
+                return 0
     except (FileNotFoundError, ValueError) as e:
         print(f"voxdialog: {e}", file=sys.stderr)
         return 2
     return 1
+
+
+async def _rotate_key(settings: Settings) -> int:
+    from voxdialog.db.engine import Database
+    from voxdialog.db.migrate import migrate
+    from voxdialog.db.rotate import rotate_content
+    from voxdialog.security.crypto import FieldCipher, parse_keyring
+
+    if settings.encryption_key is None:
+        raise ValueError("set VOXDIALOG_ENCRYPTION_KEY ('new:KEY,old:KEY') first")
+    await migrate(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    db.cipher = FieldCipher(parse_keyring(settings.encryption_key.get_secret_value()))
+    try:
+        report = await rotate_content(db)
+    finally:
+        await db.close()
+    print(f"re-encrypted {report.messages} messages and {report.commands} voice commands")
+    return 0
 
 
 def _masked(value: Any) -> Any:

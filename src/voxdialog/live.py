@@ -33,6 +33,10 @@ class LiveSession:
         return max(0.0, time.time() - self.started_at)
 
 
+class SessionBusy(Exception):
+    """A session with this id is already open (a conversation resumed twice at once)."""
+
+
 class TooManySessions(Exception):
     """The process or the user has reached its session cap."""
 
@@ -58,8 +62,11 @@ class LiveSessions:
         """Register a session.
 
         Raises:
+            SessionBusy: The id is already open.
             TooManySessions: A cap is reached.
         """
+        if session.session_id in self.sessions:
+            raise SessionBusy(session.session_id)
         if len(self.sessions) >= self.limit:
             raise TooManySessions(per_user=False)
         mine = sum(1 for s in self.sessions.values() if s.user_id == session.user_id)

@@ -9,13 +9,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, String, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from voxdialog.brain.base import CommandOutcome, Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import SessionConflictError, UnknownSessionError
-from voxdialog.db.models import Message, VoiceCommand, VoiceSession, utcnow
+from voxdialog.db.models import Message, VoiceCommand, VoiceSession, new_id, utcnow
+from voxdialog.db.sealing import (
+    command_context,
+    message_context,
+    seal,
+    seal_json,
+    unseal,
+    unseal_json,
+)
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo
 
 ACTIVE = "active"
@@ -93,6 +103,31 @@ def json_safe(value: object) -> object:
     return str(value)
 
 
+def storable_text(text: str) -> str:
+    """``text`` without NUL characters, which PostgreSQL text columns cannot hold.
+
+    A transcript or a client's text may carry one; the record must not fail because of it,
+    and both backends must store the same thing.
+    """
+    return text.replace("\x00", "")
+
+
+def _fit(value: str, column: InstrumentedAttribute[str]) -> str:
+    """``value`` cut to the column's length (PostgreSQL refuses longer values, SQLite not).
+
+    Only for descriptive labels a client may choose freely, such as the model name.
+    """
+    column_type = column.type
+    if isinstance(column_type, String) and column_type.length is not None:
+        return value[: column_type.length]
+    return value
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    # SQLite stores NaN as NULL and PostgreSQL keeps it: store NULL on both.
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _stored_session(row: VoiceSession) -> StoredSession:
     return StoredSession(
         id=row.id,
@@ -107,14 +142,15 @@ def _stored_session(row: VoiceSession) -> StoredSession:
     )
 
 
-async def _session_scope(session: AsyncSession, session_id: str) -> Scope:
-    found = (
-        await session.execute(
-            select(VoiceSession.tenant_id, VoiceSession.user_id).where(
-                VoiceSession.id == session_id
-            )
-        )
-    ).first()
+async def _session_scope(session: AsyncSession, session_id: str, *, lock: bool = False) -> Scope:
+    query = select(VoiceSession.tenant_id, VoiceSession.user_id).where(
+        VoiceSession.id == session_id
+    )
+    if lock:
+        # Row lock on PostgreSQL (SQLite ignores it: its IMMEDIATE transactions already
+        # serialise writers), so writers of one session take turns.
+        query = query.with_for_update()
+    found = (await session.execute(query)).first()
     if found is None:
         raise UnknownSessionError(f"voice session {session_id!r} was never started")
     tenant_id, user_id = found
@@ -124,9 +160,20 @@ async def _session_scope(session: AsyncSession, session_id: str) -> Scope:
 async def start_session(db: Database, info: SessionInfo) -> None:
     """Insert the session as active (again active, if the same user restarts the same id).
 
+    The agent, model and client labels are cut to their column lengths.
+
     Raises:
         SessionConflictError: The id belongs to another user's session.
     """
+    try:
+        await _start_session_once(db, info)
+    except IntegrityError:
+        # Another connection inserted the same id between our read and our insert (only
+        # possible on PostgreSQL); the row exists now, so the second try updates or refuses it.
+        await _start_session_once(db, info)
+
+
+async def _start_session_once(db: Database, info: SessionInfo) -> None:
     async with db.sessions() as session, session.begin():
         row = await session.get(VoiceSession, info.session_id)
         if row is None:
@@ -135,9 +182,9 @@ async def start_session(db: Database, info: SessionInfo) -> None:
                     id=info.session_id,
                     tenant_id=info.scope.tenant_id,
                     user_id=info.scope.user_id,
-                    agent=info.agent,
-                    model=info.model,
-                    client=info.client,
+                    agent=_fit(info.agent, VoiceSession.agent),
+                    model=_fit(info.model, VoiceSession.model),
+                    client=_fit(info.client, VoiceSession.client),
                     started_at=utcnow(),
                     status=ACTIVE,
                 )
@@ -163,12 +210,16 @@ async def end_session(db: Database, session_id: str) -> None:
 async def save_message(db: Database, record: MessageRecord) -> None:
     """Insert a message, or replace the one with the same ``item_id`` (keeping its ``seq``).
 
+    Concurrent saves into one session take turns, so every message gets its own ``seq``.
+    NUL characters are left out of the text and timings that are not finite are dropped.
+
     Raises:
         UnknownSessionError: ``record.session_id`` was never started.
     """
-    timings = {str(stage): float(ms) for stage, ms in record.timings.items()}
+    # JSON has no NaN or infinity; PostgreSQL refuses them in a json column.
+    timings = {str(stage): float(ms) for stage, ms in record.timings.items() if math.isfinite(ms)}
     async with db.sessions() as session, session.begin():
-        owner = await _session_scope(session, record.session_id)
+        owner = await _session_scope(session, record.session_id, lock=True)
         now = utcnow()
         row = await session.scalar(
             select(Message).where(
@@ -189,9 +240,11 @@ async def save_message(db: Database, record: MessageRecord) -> None:
             )
             session.add(row)
         row.role = record.role
-        row.text = record.text
+        row.text = seal(
+            db, storable_text(record.text), message_context(record.session_id, record.item_id)
+        )
         row.status = record.status
-        row.audio_ms = record.audio_ms
+        row.audio_ms = _finite_or_none(record.audio_ms)
         row.timings = timings
         row.updated_at = now
 
@@ -215,23 +268,32 @@ async def record_command(
 ) -> None:
     """Store what the brain did for one user turn of ``session_id``.
 
+    NUL characters are left out of the texts; the intent is cut to its column length.
+
     Raises:
         UnknownSessionError: ``session_id`` was never started.
     """
     async with db.sessions() as session, session.begin():
         owner = await _session_scope(session, session_id)
+        command_id = new_id()
+        entities = {str(key): json_safe(v) for key, v in outcome.entities.items()}
         session.add(
             VoiceCommand(
+                id=command_id,
                 session_id=session_id,
                 tenant_id=owner.tenant_id,
                 user_id=owner.user_id,
                 message_item_id=item_id,
-                text=text,
-                intent=outcome.intent,
-                entities={str(key): json_safe(v) for key, v in outcome.entities.items()},
+                text=seal(db, storable_text(text), command_context(command_id, "text")),
+                intent=_fit(outcome.intent, VoiceCommand.intent),
+                entities=seal_json(db, entities, command_context(command_id, "entities")),
                 confidence=float(outcome.confidence),
                 success=outcome.success,
-                error=outcome.error,
+                error=(
+                    seal(db, storable_text(outcome.error), command_context(command_id, "error"))
+                    if outcome.error is not None
+                    else None
+                ),
                 processing_ms=float(outcome.processing_ms),
                 created_at=utcnow(),
             )
@@ -309,7 +371,7 @@ async def list_messages(db: Database, scope: Scope, session_id: str) -> list[Sto
                 item_id=row.item_id,
                 seq=row.seq,
                 role=row.role,
-                text=row.text,
+                text=unseal(db, row.text, message_context(row.session_id, row.item_id)),
                 status=row.status,
                 audio_ms=row.audio_ms,
                 timings=dict(row.timings),
@@ -337,12 +399,16 @@ async def list_commands(db: Database, scope: Scope, session_id: str) -> list[Sto
                 id=row.id,
                 session_id=row.session_id,
                 message_item_id=row.message_item_id,
-                text=row.text,
+                text=unseal(db, row.text, command_context(row.id, "text")),
                 intent=row.intent,
-                entities=dict(row.entities),
+                entities=unseal_json(db, row.entities, command_context(row.id, "entities")),
                 confidence=row.confidence,
                 success=row.success,
-                error=row.error,
+                error=(
+                    unseal(db, row.error, command_context(row.id, "error"))
+                    if row.error is not None
+                    else None
+                ),
                 processing_ms=row.processing_ms,
                 created_at=row.created_at,
             )
