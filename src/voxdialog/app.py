@@ -11,9 +11,20 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from voxdialog import __version__
-from voxdialog.api.errors import install_error_handlers
+from voxdialog.api.errors import document_errors, install_error_handlers
 from voxdialog.api.guard import RequestGuard
-from voxdialog.api.routes import audio, auth, chat, health, models, users
+from voxdialog.api.routes import (
+    admin,
+    agents,
+    audio,
+    auth,
+    chat,
+    conversations,
+    health,
+    models,
+    tasks,
+    users,
+)
 from voxdialog.realtime.handler import realtime_endpoint
 from voxdialog.runtime import Runtime
 from voxdialog.settings import Settings
@@ -50,6 +61,11 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(auth.router)
     app.include_router(users.router)
+    app.include_router(agents.router)
+    app.include_router(admin.router)
+    app.include_router(conversations.router)
+    app.include_router(tasks.router)
+    document_errors(app)
     app.add_middleware(RequestGuard)
 
     @app.websocket("/v1/realtime")
@@ -59,6 +75,10 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def talk_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/admin", include_in_schema=False)
+    async def admin_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "admin.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -8,21 +8,27 @@ import os
 from pathlib import Path
 
 from voxdialog.accounts.service import AuthService
-from voxdialog.agents.stages import DEFAULT_AGENT, AgentStages, UnknownAgentError
+from voxdialog.agents.resolver import AgentResolver
+from voxdialog.agents.stages import DEFAULT_AGENT, AgentStages
 from voxdialog.brain.assistant import TaskAssistant
-from voxdialog.brain.base import Brain, Scope
+from voxdialog.brain.base import Brain, HistoryMessage, Scope
 from voxdialog.brain.llm_brain import LLMBrain
+from voxdialog.context.cache import ContextCache
+from voxdialog.context.recorder import ContextRecorder, context_key
 from voxdialog.db.engine import Database
 from voxdialog.db.migrate import migrate
 from voxdialog.db.recorder import SqlTurnRecorder
 from voxdialog.db.repos.accounts import ensure_local_admin
 from voxdialog.db.repos.api_keys import create_api_key
+from voxdialog.db.repos.history import parse_context_key, recent_history
 from voxdialog.db.repos.sessions import close_stale_sessions
 from voxdialog.db.repos.tasks import SqlTaskStore
 from voxdialog.live import LiveSessions
+from voxdialog.observability.loop_lag import sample_loop_lag
 from voxdialog.providers.assembly import ProviderAssembly
 from voxdialog.providers.base import LLM, STT, TTS, VAD
 from voxdialog.providers.registry import ProviderRegistry, default_registry
+from voxdialog.security.crypto import FieldCipher, parse_keyring
 from voxdialog.security.jwt import JwtService, key_from_setting, load_or_create_key
 from voxdialog.security.passwords import PasswordHasher
 from voxdialog.security.principal import ADMIN, Principal
@@ -43,7 +49,11 @@ class Runtime:
         self.settings = settings
         self.registry = registry or default_registry(settings.models)
         self.db = Database(settings.effective_database_url)
-        self.recorder = SqlTurnRecorder(self.db)
+        if settings.encryption_key is not None:
+            # A malformed key stops the start: running without the promised encryption is worse.
+            self.db.cipher = FieldCipher(parse_keyring(settings.encryption_key.get_secret_value()))
+        self.context = ContextCache(self._load_context)
+        self.recorder = ContextRecorder(SqlTurnRecorder(self.db), self.context)
         self.tasks = SqlTaskStore(self.db)
         self.brain: Brain = TaskAssistant(self.tasks)
         self.sessions = LiveSessions(
@@ -58,6 +68,7 @@ class Runtime:
         self.new_local_key: str | None = None
         self.assembly = ProviderAssembly(self.registry, settings.providers, settings.chain)
         self.llm: LLM | None = None
+        self.agents: AgentResolver | None = None  # built with the default agent's stages
         # Health probes of provider chains; owned here, cancelled in close().
         self._background: set[asyncio.Task[None]] = set()
 
@@ -73,6 +84,8 @@ class Runtime:
             log.info("created the default local admin user and agent")
         await self._ensure_local_key(data_dir / LOCAL_KEY_FILE)
         self.auth = self._auth_service(data_dir)
+        self._background.add(asyncio.create_task(self.context.run_cleanup()))
+        self._background.add(asyncio.create_task(sample_loop_lag()))
         self.auth.operator_tenant_id = admin.scope.tenant_id
         if load_models:
             await self.load_models()
@@ -95,6 +108,22 @@ class Runtime:
             warmup = getattr(provider, "warmup", None)
             if warmup is not None:
                 await warmup()
+        self.agents = AgentResolver(
+            db=self.db,
+            settings=self.settings,
+            assembly=self.assembly,
+            registry=self.registry,
+            tasks=self.tasks,
+            default=AgentStages(
+                agent_id=DEFAULT_AGENT,
+                name=DEFAULT_AGENT,
+                stt=self.stt,
+                tts=self.tts,
+                brain=self.brain,
+                turns=self.settings.turns,
+            ),
+            default_llm=self.llm,
+        )
         log.info(
             "local models ready",
             extra={
@@ -110,6 +139,8 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        if self.agents is not None:
+            await self.agents.aclose()
         await self.assembly.aclose()
         if self.auth is not None:
             await self.auth.spent.aclose()
@@ -126,6 +157,16 @@ class Runtime:
         # The key itself is shown once by the caller (on the console), never logged.
         self.new_local_key = key
         log.info("created a local API key", extra={"path": str(path)})
+
+    async def _load_context(self, key: str) -> list[HistoryMessage]:
+        scope, conversation_id = parse_context_key(key)
+        return await recent_history(self.db, scope, conversation_id)
+
+    async def resume_context(self, scope: Scope, conversation_id: str) -> list[HistoryMessage]:
+        """The recent messages of one of the scope's conversations (cache, else database)."""
+        key = context_key(scope, conversation_id)
+        async with self.context.lock(key):
+            return await self.context.get(key)
 
     def _auth_service(self, data_dir: Path) -> AuthService:
         auth = self.settings.auth
@@ -171,18 +212,9 @@ class Runtime:
             UnknownAgentError: No such agent in the caller's tenant.
             RuntimeError: The models are not loaded.
         """
-        if self.stt is None or self.tts is None:
+        if self.agents is None:
             raise RuntimeError("models are not loaded")
-        if ref not in (None, "", DEFAULT_AGENT):
-            raise UnknownAgentError(ref)
-        return AgentStages(
-            agent_id=DEFAULT_AGENT,
-            name=DEFAULT_AGENT,
-            stt=self.stt,
-            tts=self.tts,
-            brain=self.brain,
-            turns=self.settings.turns,
-        )
+        return await self.agents.resolve(scope, ref)
 
     async def authenticate(self, credential: str | None) -> Principal | None:
         """The caller a bearer credential (API key or access token) stands for, or None."""

@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
-from voxdialog.brain.base import BrainSession, BrainTurn, ClientToolCall, CommandOutcome
-from voxdialog.observability.metrics import BARGE_INS, FIRST_AUDIO, TURNS
+from voxdialog.brain.base import (
+    BrainSession,
+    BrainTurn,
+    ClientToolCall,
+    CommandOutcome,
+    HistoryMessage,
+)
+from voxdialog.observability.logging import log_context
+from voxdialog.observability.metrics import (
+    AUDIO_FRAMES_DROPPED,
+    BARGE_INS,
+    DROP_BUFFER_FULL,
+    TURNS,
+    observe_stage_timings,
+)
+from voxdialog.observability.stages import FirstAudioTimer
 from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.pipeline.conversation import Conversation, Item
 from voxdialog.pipeline.events import (
@@ -73,6 +88,8 @@ _MIN_COMMIT_MS = 100
 _MAX_MANUAL_BUFFER_MS = 10 * 60 * 1000
 #: User turns whose audio and timing marks are kept in memory.
 _KEPT_TURNS = 8
+# Messages of context handed to the brain (the context service keeps the same number).
+_HISTORY_LIMIT = 20
 
 
 @dataclass(slots=True)
@@ -112,6 +129,7 @@ class _Active:
     progress: ReplyProgress
     task: asyncio.Task[None] | None = None
     calls: list[Item] = field(default_factory=list)
+    tts_timer: FirstAudioTimer | None = None
 
 
 class VoiceSession:
@@ -130,8 +148,11 @@ class VoiceSession:
         recorder: TurnRecorder | None = None,
         clock: Clock | None = None,
         max_items: int = 200,
+        prior: Sequence[HistoryMessage] = (),
     ) -> None:
         self.info = info
+        # Context carried over from an earlier connection of the same conversation.
+        self._prior = tuple(prior)
         self.config = config
         self._vad = vad
         self._stt = stt
@@ -207,6 +228,7 @@ class VoiceSession:
             overflow = len(self._manual) - _MAX_MANUAL_BUFFER_MS * _BYTES_PER_MS
             if overflow > 0:
                 del self._manual[:overflow]
+                AUDIO_FRAMES_DROPPED.labels(DROP_BUFFER_FULL).inc()
             return
         self._pending += pcm
         frame = self._frame_bytes
@@ -258,7 +280,9 @@ class VoiceSession:
         if not self.config.speculative_stt or self._tg is None:
             return
         self._drop_speculation()
-        task = self._tg.create_task(self._transcribe_quietly(clip))
+        task = self._tg.create_task(
+            self._transcribe_quietly(clip), context=self._log_context(turn_id=self._item_id)
+        )
         self._speculation = (len(clip), task)
 
     def _drop_speculation(self) -> None:
@@ -267,6 +291,7 @@ class VoiceSession:
             self._speculation = None
 
     async def _turn_ended(self, ended: TurnEnded) -> None:
+        end_of_turn_ms = round((self._clock.now() - self._last_voiced_wall) * 1000, 1)
         item_id = self._item_id or new_id("item")
         self._item_id = None
         self._speech_end_wall[item_id] = self._last_voiced_wall
@@ -278,7 +303,11 @@ class VoiceSession:
         if speculation and reuse is None:
             speculation[1].cancel()
         await self._commit_audio(
-            item_id, ended.clip, speculative=reuse, respond=self.config.create_response
+            item_id,
+            ended.clip,
+            speculative=reuse,
+            respond=self.config.create_response,
+            timings={"end_of_turn_ms": end_of_turn_ms},
         )
 
     # --- client commands ------------------------------------------------------------------
@@ -412,7 +441,12 @@ class VoiceSession:
         )
         active = _Active(new_id("resp"), item, ReplyProgress())
         self._active = active
-        active.task = self._spawn(self._respond(active, options, audio))
+        user = self._last_user()
+        active.task = self._spawn(
+            self._respond(active, options, audio),
+            turn_id=user.id if user else None,
+            response_id=active.response_id,
+        )
 
     async def cancel_response(self, *, event_id: str | None = None) -> None:
         """``response.cancel``."""
@@ -437,6 +471,7 @@ class VoiceSession:
         *,
         speculative: asyncio.Task[Transcript | ProviderError] | None,
         respond: bool,
+        timings: dict[str, float] | None = None,
     ) -> None:
         item = Item(
             id=item_id,
@@ -444,11 +479,14 @@ class VoiceSession:
             kind="input_audio",
             audio=clip,
             audio_ms=len(clip) / _BYTES_PER_MS,
+            timings=timings or {},
         )
         prev = self.conversation.add(item)
         self._forget_old_audio()
         await self._emit(InputCommitted(item, prev))
-        self._transcripts[item_id] = self._spawn(self._finish_user_turn(item, speculative, respond))
+        self._transcripts[item_id] = self._spawn(
+            self._finish_user_turn(item, speculative, respond), turn_id=item_id
+        )
 
     async def _finish_user_turn(
         self,
@@ -478,8 +516,13 @@ class VoiceSession:
             self._transcripts.pop(item.id, None)
         item.text = transcript.text
         wait_ms = (self._clock.now() - started) * 1000
-        timings = {"stt_wait_ms": round(wait_ms, 1), "speculative": 1.0 if speculative else 0.0}
+        timings = {
+            **item.timings,
+            "stt_wait_ms": round(wait_ms, 1),
+            "speculative": 1.0 if speculative else 0.0,
+        }
         item.timings = timings
+        observe_stage_timings(timings)
         if self.config.transcribe_input:
             await self._emit(TranscriptionCompleted(item.id, transcript.text, item.audio_ms / 1000))
         await self._record_message(item)
@@ -509,7 +552,7 @@ class VoiceSession:
             await asyncio.wait(pending)
         item = active.item
         user = self._last_user()
-        history = self.conversation.history()
+        history = (*self._prior, *self.conversation.history())[-_HISTORY_LIMIT:]
         # What came after the user's message (client tool calls and their outputs) follows it.
         last_user = max((n for n, m in enumerate(history) if m.role == "user"), default=None)
         before = history if last_user is None else history[:last_user]
@@ -547,10 +590,11 @@ class VoiceSession:
     ) -> None:
         item = active.item
         first_audio = True
+        active.tts_timer = FirstAudioTimer(self._reply_tts()) if voice else None
         async for out in run_reply(
             self._brain,
             turn,
-            tts=self._reply_tts() if voice else None,
+            tts=active.tts_timer,
             voice=voice or VoiceSettings(),
             progress=active.progress,
         ):
@@ -617,7 +661,6 @@ class VoiceSession:
         if user is not None and user.id in self._speech_end_wall:
             end = self._speech_end_wall.pop(user.id)
             timings["end_of_speech_to_first_audio_ms"] = round((now - end) * 1000, 1)
-            FIRST_AUDIO.observe(now - end)
         active.item.timings = timings
 
     async def _cancel_active(self, reason: str) -> None:
@@ -643,13 +686,16 @@ class VoiceSession:
         item.text = active.progress.text_sent
         timings = dict(item.timings)
         p = active.progress
+        timer = active.tts_timer
         for key, value in (
             ("brain_first_ms", p.brain_first_ms),
             ("tts_first_audio_ms", p.tts_first_audio_ms),
+            ("tts_first_chunk_ms", timer.first_chunk_ms if timer else None),
         ):
             if value is not None:
                 timings[key] = round(value, 1)
         item.timings = timings
+        observe_stage_timings(timings)
         if not item.text and not item.audio_ms:
             # A response that only called tools leaves no empty message behind.
             self.conversation.delete(item.id)
@@ -663,11 +709,17 @@ class VoiceSession:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, None], **log_fields: str | None
+    ) -> asyncio.Task[None]:
         if self._tg is None:
             coro.close()
             raise RuntimeError("session is not running")
-        return self._tg.create_task(self._guarded(coro))
+        return self._tg.create_task(self._guarded(coro), context=self._log_context(**log_fields))
+
+    def _log_context(self, **fields: str | None) -> contextvars.Context:
+        # The task's log records (providers' included) carry the session and turn ids.
+        return log_context(session_id=self.info.session_id, **fields)
 
     async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
         # A bug in one turn must not end the session (or, via the TaskGroup, its siblings).

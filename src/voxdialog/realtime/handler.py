@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -16,7 +17,9 @@ from fastapi import WebSocket, WebSocketDisconnect
 from voxdialog.agents.stages import AgentStages, UnknownAgentError
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.audio.wire import InputDecoder, OutputEncoder
-from voxdialog.live import LiveSession, TooManySessions
+from voxdialog.brain.base import HistoryMessage
+from voxdialog.db.repos.sessions import get_session
+from voxdialog.live import LiveSession, SessionBusy, TooManySessions
 from voxdialog.observability.metrics import (
     AUDIO_FRAMES_DROPPED,
     AUDIO_FRAMES_IN,
@@ -24,7 +27,13 @@ from voxdialog.observability.metrics import (
     count_audio_sent,
     count_audio_unsent,
 )
-from voxdialog.pipeline.events import ResponseAudio, ResponseEnded, SessionEvent
+from voxdialog.pipeline.events import (
+    ResponseAudio,
+    ResponseEnded,
+    ResponseStarted,
+    SessionEvent,
+    SpeechStarted,
+)
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.recorder import SessionInfo
 from voxdialog.pipeline.session import VoiceSession
@@ -148,6 +157,18 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
     kind = "transcription" if ws.query_params.get("intent") == "transcription" else "realtime"
     model = ws.query_params.get("model") or runtime.settings.model_name
     session_id = new_id("sess")
+    prior: list[HistoryMessage] = []
+    resumed = ws.query_params.get("conversation")
+    if resumed:
+        # A reconnect continues its conversation: same id, context from the cache or store.
+        stored = await get_session(runtime.db, principal.scope, resumed)
+        if stored is None or resumed in runtime.sessions.active:
+            await _refuse(
+                ws, subprotocol, "conversation_not_found", "No such conversation to resume.", 4004
+            )
+            return
+        session_id = resumed
+        prior = await runtime.resume_context(principal.scope, resumed)
     live = LiveSession(
         session_id,
         principal.scope.tenant_id,
@@ -157,6 +178,11 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
     )
     try:
         runtime.sessions.add(live)
+    except SessionBusy:
+        await _refuse(
+            ws, subprotocol, "conversation_busy", "This conversation is open elsewhere.", 4009
+        )
+        return
     except TooManySessions as exc:
         await _refuse(
             ws,
@@ -183,6 +209,7 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
             principal=principal,
             agent=agent,
             live=live,
+            prior=prior,
         )
         await connection.serve()
     finally:
@@ -204,6 +231,7 @@ class RealtimeConnection:
         principal: Principal,
         agent: AgentStages,
         live: LiveSession,
+        prior: Sequence[HistoryMessage] = (),
     ) -> None:
         self.ws = ws
         self.runtime = runtime
@@ -241,6 +269,7 @@ class RealtimeConnection:
             brain=agent.brain.open_session(scope_info.scope),
             emit=self._on_event,
             recorder=runtime.recorder,
+            prior=prior,
             max_items=self.limits.max_conversation_items,
         )
 
@@ -367,7 +396,24 @@ class RealtimeConnection:
         AUDIO_FRAMES_IN.inc()
         return self.decoder.decode(raw)
 
+    def _track(self, event: SessionEvent) -> None:
+        # What the admin page shows of this session: state, turns, last turn latency.
+        live = self.live
+        if isinstance(event, SpeechStarted):
+            live.state = "hearing"
+        elif isinstance(event, ResponseStarted):
+            live.state = "thinking"
+        elif isinstance(event, ResponseAudio):
+            live.state = "speaking"
+        elif isinstance(event, ResponseEnded):
+            live.state = "listening"
+            live.turns += 1
+            latency = event.item.timings.get("end_of_speech_to_first_audio_ms")
+            if latency is not None:
+                live.last_turn_ms = latency
+
     async def _on_event(self, event: SessionEvent) -> None:
+        self._track(event)
         encoded: bytes | None = None
         if isinstance(event, ResponseAudio):
             encoder = self._encoders.get(event.response_id)
