@@ -63,7 +63,7 @@ def _fits_folded(name: str) -> str:
     return name
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WALL_CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
 _WALL_CLOCK = re.compile(_WALL_CLOCK_PATTERN)
 

@@ -108,6 +108,8 @@ async def test_a_minimal_task_has_no_optional_fields(http: httpx.AsyncClient) ->
         ({"title": ""}, "title"),
         ({"title": "   "}, "title"),
         ({"title": "\x00"}, "title"),
+        ({"title": "Milk", "due_date": 20261130}, "due_date"),
+        ({"title": "Milk", "due_time": 3600}, "due_time"),
         ({"title": "x" * 501}, "title"),
         ({"title": "Milk", "priority": "urgent"}, "priority"),
         ({"title": "Milk", "due_date": "2026-02-30"}, "due_date"),
@@ -131,6 +133,17 @@ async def test_an_invalid_task_is_refused_with_the_field_named(
     assert listed.json()["data"] == []
 
 
+async def test_a_lone_surrogate_is_refused_not_stored(http: httpx.AsyncClient) -> None:
+    token = await register(http)
+    response = await http.post(
+        "/api/tasks",
+        content=b'{"title": "Milk \\ud800"}',
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert error_of(response)["param"] == "title"
+
+
 async def test_a_title_of_500_characters_is_the_longest_allowed(http: httpx.AsyncClient) -> None:
     token = await register(http)
     task = await created(http, token, "/api/tasks", {"title": "y" * 500})
@@ -142,6 +155,8 @@ async def test_a_title_of_500_characters_is_the_longest_allowed(http: httpx.Asyn
     [
         {"title": None},
         {"done": None},
+        {"done": 1},
+        {"done": "yes"},
         {"title": ""},
         {"priority": "someday"},
         {"due_date": "yesterday"},
