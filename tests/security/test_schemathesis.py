@@ -31,6 +31,7 @@ from schemathesis.engine.recorder import ScenarioRecorder
 
 from tests.integration.conftest import LiveServer
 from tests.security.conftest import Report
+from voxdialog.testing.seed import bearer, register
 
 pytestmark = [pytest.mark.models, pytest.mark.timeout(1500)]
 
@@ -129,6 +130,7 @@ class FuzzReport:
     repeats: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     cases: Counter[tuple[str, str]] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     accepted_rejections: Counter[str] = field(default_factory=Counter)
@@ -222,7 +224,8 @@ def _config(server: LiveServer) -> schemathesis.Config:
 
 def _record_scenario(fuzz: FuzzReport, event: events.ScenarioFinished) -> None:
     recorder: ScenarioRecorder = event.recorder
-    fuzz.cases[(event.phase.value, recorder.label)] += len(recorder.cases)
+    fuzz.cases[(recorder.label, event.phase.value)] += len(recorder.cases)
+    fuzz.seconds[recorder.label] += event.elapsed_time
     for case_id, checks in recorder.checks.items():
         for check in checks:
             fuzz.checks[check.name] += 1
@@ -263,8 +266,7 @@ def run_schemathesis(schema: BaseSchema, fuzz: FuzzReport) -> None:
 
 def _identity(server: LiveServer) -> tuple[str, str, set[str]]:
     """The operator's user id, role and API key ids."""
-    headers = {"Authorization": f"Bearer {server.api_key}"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
+    with httpx.Client(base_url=server.base_url, headers=bearer(server.api_key), timeout=30) as http:
         me = http.get("/api/users/me")
         keys = http.get("/api/api-keys")
     assert me.status_code == 200, me.text
@@ -274,13 +276,15 @@ def _identity(server: LiveServer) -> tuple[str, str, set[str]]:
 
 def _summary(fuzz: FuzzReport, report: Report) -> None:
     report(f"schemathesis {schemathesis.__version__}: seed {SEED}, derandomized")
-    report(f"stop reason: {fuzz.stop_reason}; phases done at (s): {fuzz.phase_seconds}")
-    per_operation: Counter[str] = Counter()
-    for (phase, label), count in fuzz.cases.items():
-        per_operation[f"{label} [{phase}]"] += count
-    report(f"{'cases':>6}  operation [phase]")
-    for name, count in sorted(per_operation.items()):
-        report(f"{count:>6}  {name}")
+    phases = ("examples", "coverage", "fuzzing", "stateful")
+    done = [f"{p} {fuzz.phase_seconds[p]:.0f}" for p in phases if p in fuzz.phase_seconds]
+    report(f"stop reason: {fuzz.stop_reason}; phases ended at (s): {', '.join(done)}")
+    labels = sorted({label for label, _ in fuzz.cases})
+    width = max(len(label) for label in labels)
+    report(f"{'operation':<{width}}  " + "  ".join(f"{p:>8}" for p in phases) + "   seconds")
+    for label in labels:
+        counts = "  ".join(f"{fuzz.cases[(label, p)]:>8}" for p in phases)
+        report(f"{label:<{width}}  {counts}  {fuzz.seconds[label]:>8.1f}")
     report("checks run: " + ", ".join(f"{n}={c}" for n, c in sorted(fuzz.checks.items())))
     for rule, count in sorted(fuzz.accepted_rejections.items()):
         report(f"accepted by design ({count}x): {rule}")
@@ -303,3 +307,16 @@ def test_every_operation_passes_every_check(security_server: LiveServer, report:
     assert not result.failures, (
         f"{len(result.failures)} schemathesis failures (seed {SEED}):\n\n" + result.failure_list()
     )
+
+
+def test_logout_ends_a_sign_in_and_leaves_an_api_key_working(security_server: LiveServer) -> None:
+    with httpx.Client(base_url=security_server.base_url, timeout=30) as http:
+        operator = bearer(security_server.api_key)
+        assert http.post("/api/auth/logout", headers=operator).status_code == 204
+        assert http.get("/api/users/me", headers=operator).status_code == 200
+
+        user = register(http, tenant_name="Signs out")
+        assert http.post("/api/auth/logout", headers=user.headers).status_code == 204
+        assert http.get("/api/users/me", headers=user.headers).status_code == 401
+        refresh = http.post("/api/auth/refresh", json={"refresh_token": user.refresh_token})
+        assert refresh.status_code == 401
