@@ -28,8 +28,9 @@ from voxdialog.testing.browser import (
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
-#: Silence before the first words: the page connects while it plays, so nothing is lost.
-LEAD_S = 1.5
+#: Silence before the first words. The microphone starts before the page has its token and
+#: socket, and audio sent before ``session.created`` is dropped: connecting must fit in here.
+LEAD_S = 2.5
 #: Silence after the last words: time to end the turn and hear the whole reply.
 TAIL_S = 3.0
 #: Generous bounds for one step of a conversation (a busy CI machine runs the models).
@@ -69,8 +70,9 @@ class TalkPage:
         await self.page.goto(f"{base_url}/")
         await self.shot("01-loaded")
         await self.page.click("#talk")
+        # The probe keeps every mode shown, so a short "listening" cannot be missed.
         await self.page.wait_for_function(
-            "() => document.body.dataset.mode === 'listening'", timeout=STEP_MS
+            "() => window.__voxdialogProbe.modes.includes('listening')", timeout=STEP_MS
         )
 
     async def wait_for(self, selector: str, count: int = 1) -> None:

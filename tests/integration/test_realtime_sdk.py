@@ -131,7 +131,9 @@ async def test_talking_over_a_reply_cancels_it_and_truncation_cuts_the_stored_te
         sender = asyncio.create_task(
             stream_pcm24(conn, silence24(300) + question + silence24(700), speed=4.0)
         )
-        events = await collect_until(conn, {"response.created"}, timeout=60)
+        # Wait for the reply's first audio, so there is something to talk over (under load the
+        # reply may otherwise be cancelled before it has an output item).
+        events = await collect_until(conn, {"response.output_audio.delta"}, timeout=60)
         await sender
         # Talk over the reply right away, in real time.
         talker = asyncio.create_task(stream_pcm24(conn, interruption + silence24(1500)))
