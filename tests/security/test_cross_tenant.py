@@ -147,14 +147,25 @@ def _member_expects(operation: Operation) -> int | None:
 
 @dataclass(slots=True)
 class World:
-    """Two seeded tenants on the live server."""
+    """Two seeded tenants on the live server.
+
+    Attributes:
+        a: Tenant A's admin, who owns every object the matrix aims at.
+        b: Tenant B's admin.
+        member: M, a member of tenant A.
+        objects: Tenant A's object of each kind that the matrix aims at.
+        spares: Another object of each kind, for A's own deletes (the positive controls).
+        owned: Every id that belongs to each tenant (``"A"``, ``"B"``).
+        listed: The ids seeded in bulk per tenant and kind, for the list checks.
+        credentials: Every way of calling that is not tenant A's own.
+    """
 
     a: Account
     b: Account
     member: Account
     objects: dict[str, str]
     spares: dict[str, str]
-    tenant_ids: dict[str, set[str]]
+    owned: dict[str, set[str]]
     listed: dict[str, dict[str, list[str]]]
     credentials: list[Credential] = field(default_factory=list)
 
@@ -251,30 +262,14 @@ def world(security_server: LiveServer, http: httpx.Client) -> World:
     )
     ticket = http.post("/api/auth/ws-ticket", json={}, headers=a.headers)
     assert ticket.status_code == 200, ticket.text
+    owned = {
+        "A": {a.tenant_id, a.user_id, member.user_id, *objects.values(), *spares.values()},
+        "B": {b.tenant_id, b.user_id, b_key["id"], b_conversation},
+    }
+    for tenant, kinds in listed.items():
+        owned[tenant].update(i for ids in kinds.values() for i in ids)
     world = World(
-        a=a,
-        b=b,
-        member=member,
-        objects=objects,
-        spares=spares,
-        tenant_ids={
-            "A": {
-                a.tenant_id,
-                a.user_id,
-                member.user_id,
-                *objects.values(),
-                *spares.values(),
-                *(i for ids in listed["A"].values() for i in ids),
-            },
-            "B": {
-                b.tenant_id,
-                b.user_id,
-                b_key["id"],
-                b_conversation,
-                *(i for ids in listed["B"].values() for i in ids),
-            },
-        },
-        listed=listed,
+        a=a, b=b, member=member, objects=objects, spares=spares, owned=owned, listed=listed
     )
     world.credentials = [
         Credential("B token", b.headers, _always(404)),
@@ -330,50 +325,76 @@ def _readable(http: httpx.Client, world: World, operations: list[Operation]) -> 
     }
 
 
+@dataclass(slots=True)
+class Matrix:
+    """What every foreign credential got on every operation."""
+
+    cells: dict[str, dict[str, str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    successes: int = 0
+
+    def record(self, op: Operation, credential: str, answer: httpx.Response, expected: int) -> None:
+        """Note one answer; anything but ``expected`` is a problem."""
+        self.successes += answer.is_success
+        mark = "" if answer.status_code == expected else "!"
+        self.cells.setdefault(op.label, {})[credential] = f"{answer.status_code}{mark}"
+        if mark:
+            self.problems.append(
+                f"{op.label} with {credential}: {answer.status_code} (expected {expected}) "
+                f"{answer.text[:200]}"
+            )
+
+
+def _sweep(http: httpx.Client, world: World, op: Operation, matrix: Matrix) -> None:
+    """Call ``op`` on tenant A's objects with every credential that is not A's."""
+    for credential in world.credentials:
+        expected = credential.expect(op)
+        if expected is None:
+            matrix.cells.setdefault(op.label, {})[credential.name] = "by design"
+            continue
+        matrix.record(
+            op, credential.name, _call(http, op, world.objects, credential.headers), expected
+        )
+
+
+def _existence_oracle(http: httpx.Client, world: World, op: Operation) -> str | None:
+    """A problem when B can tell A's object from a missing one by the answer."""
+    missing = {kind: uuid.uuid4().hex for kind in PARAM_KINDS.values()}
+    foreign = _call(http, op, world.objects, world.b.headers)
+    absent = _call(http, op, missing, world.b.headers)
+    if (foreign.status_code, foreign.json()) == (absent.status_code, absent.json()):
+        return None
+    return (
+        f"{op.label}: another tenant's object answers {foreign.status_code} "
+        f"{foreign.text[:200]}, a missing one {absent.status_code} {absent.text[:200]}"
+    )
+
+
 def test_no_foreign_credential_reaches_tenant_a_objects(
     http: httpx.Client, world: World, report: Report
 ) -> None:
     operations = _object_operations(http)
     before = _readable(http, world, operations)
-    missing = {kind: uuid.uuid4().hex for kind in set(PARAM_KINDS.values())}
-    names = [c.name for c in world.credentials]
-    cells: dict[str, dict[str, str]] = {op.label: {} for op in operations}
-    problems: list[str] = []
-    successes = 0
+    matrix = Matrix()
     for op in operations:
-        for credential in world.credentials:
-            expected = credential.expect(op)
-            if expected is None:
-                cells[op.label][credential.name] = "by design"
-                continue
-            answer = _call(http, op, world.objects, credential.headers)
-            successes += answer.is_success
-            mark = "" if answer.status_code == expected else "!"
-            cells[op.label][credential.name] = f"{answer.status_code}{mark}"
-            if mark:
-                problems.append(
-                    f"{op.label} with {credential.name}: {answer.status_code} "
-                    f"(expected {expected}) {answer.text[:200]}"
-                )
-        foreign = _call(http, op, world.objects, world.b.headers)
-        absent = _call(http, op, missing, world.b.headers)
-        if (foreign.status_code, foreign.json()) != (absent.status_code, absent.json()):
-            problems.append(
-                f"{op.label}: another tenant's object answers {foreign.status_code} "
-                f"{foreign.text[:200]}, a missing one {absent.status_code} {absent.text[:200]}"
-            )
-
+        _sweep(http, world, op, matrix)
+        matrix.problems += filter(None, [_existence_oracle(http, world, op)])
     after = _readable(http, world, operations)
-    problems += [
+    matrix.problems += [
         f"GET {path} changed: {before[path]} -> {after[path]}"
         for path in before
         if before[path] != after[path]
     ]
-    problems += _positive_controls(http, world, operations)
-    report(f"R9 matrix: {len(operations)} operations x {len(names)} credentials, {successes} 2xx")
-    report(_table(operations, names, cells))
-    assert successes == 0, f"{successes} requests with foreign credentials succeeded"
-    assert not problems, "\n".join(problems)
+    matrix.problems += _positive_controls(http, world, operations)
+
+    names = [c.name for c in world.credentials]
+    report(
+        f"R9 matrix: {len(operations)} operations x {len(names)} credentials, "
+        f"{matrix.successes} 2xx"
+    )
+    report(_table(operations, names, matrix.cells))
+    assert matrix.successes == 0, f"{matrix.successes} requests with foreign credentials succeeded"
+    assert not matrix.problems, "\n".join(matrix.problems)
 
 
 def _positive_controls(http: httpx.Client, world: World, operations: list[Operation]) -> list[str]:
@@ -432,7 +453,7 @@ def test_lists_hold_no_row_of_the_other_tenant(
         for op in lists:
             found: set[str] = set()
             _collect_ids(_read_all(http, op, readers[tenant].headers), found)
-            leaked = found & world.tenant_ids[other]
+            leaked = found & world.owned[other]
             if leaked:
                 problems.append(
                     f"{op.label} as {tenant}'s admin shows {other}'s ids {sorted(leaked)[:5]}"

@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.models, pytest.mark.timeout(1500)]
 SEED = 20_260_808
 EXAMPLES = 100
 #: Model-backed operations synthesize speech or run the assistant on every call.
-MODEL_EXAMPLES = {"/v1/audio/speech": 10, "/v1/chat/completions": 25}
+MODEL_EXAMPLES = {"/v1/audio/speech": 10, "/v1/chat/completions": 100}
 EXCLUDED_PATHS = ["/metrics", "/v1/audio/transcriptions"]
 _SECRET_FIELDS = ("token", "key", "password", "ticket", "secret")
 
@@ -134,6 +134,7 @@ class FuzzReport:
     checks: Counter[str] = field(default_factory=Counter)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     accepted_rejections: Counter[str] = field(default_factory=Counter)
+    links: str = "no stateful phase"
     stop_reason: str = ""
 
     def failure_list(self) -> str:
@@ -207,13 +208,19 @@ def _config(server: LiveServer) -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
             "seed": SEED,
+            # One worker: the server shares this process (and two CPU cores in CI).
             "workers": 1,
+            # No state carried between runs: a run is reproduced from its seed alone.
+            "cache": {"enabled": False},
             "auth": {"openapi": {"bearer": {"bearer": server.api_key}}},
             "generation": {
                 "max-examples": EXAMPLES,
                 "deterministic": True,
                 "database": "none",
             },
+            # Fuzzing draws ids at random so that every operation gets its full set of
+            # examples; the stateful phase follows links to real objects instead.
+            "phases": {"fuzzing": {"extra-data-sources": {"responses": False}}},
             "operations": [
                 {"include-path": path, "generation": {"max-examples": count}}
                 for path, count in MODEL_EXAMPLES.items()
@@ -240,9 +247,10 @@ def _record_scenario(fuzz: FuzzReport, event: events.ScenarioFinished) -> None:
             interaction = recorder.interactions.get(case_id)
             response = interaction.response if interaction is not None else None
             answer = f"{response.status_code} {_redacted(response.content)}" if response else "none"
+            message = "\n   ".join(failure.message.strip().splitlines())
             fuzz.failures[key] = (
                 f"[{event.phase.value}] {label}: {check.name}: {failure.title}\n"
-                f"   {failure.message.strip()}\n"
+                f"   {message}\n"
                 f"   response: {answer}\n"
                 f"   reproduce: {check.failure_info.code_sample}"
             )
@@ -258,6 +266,12 @@ def run_schemathesis(schema: BaseSchema, fuzz: FuzzReport) -> None:
             fuzz.errors.append(f"{event.label}: {event.info.title}: {event.value!r}")
         elif isinstance(event, events.FatalError):
             fuzz.errors.append(f"fatal: {event.exception!r}")
+        elif isinstance(event, events.PhaseStarted) and event.payload is not None:
+            links = event.payload
+            fuzz.links = (
+                f"{links.inferred_transitions} links inferred, "
+                f"{links.transitions_selected} of {links.transitions_total} transitions used"
+            )
         elif isinstance(event, events.PhaseFinished):
             fuzz.phase_seconds[event.phase.name.value] = time.monotonic() - started
         elif isinstance(event, events.EngineFinished):
@@ -279,6 +293,7 @@ def _summary(fuzz: FuzzReport, report: Report) -> None:
     phases = ("examples", "coverage", "fuzzing", "stateful")
     done = [f"{p} {fuzz.phase_seconds[p]:.0f}" for p in phases if p in fuzz.phase_seconds]
     report(f"stop reason: {fuzz.stop_reason}; phases ended at (s): {', '.join(done)}")
+    report(f"stateful: {fuzz.links}")
     labels = sorted({label for label, _ in fuzz.cases})
     width = max(len(label) for label in labels)
     report(f"{'operation':<{width}}  " + "  ".join(f"{p:>8}" for p in phases) + "   seconds")

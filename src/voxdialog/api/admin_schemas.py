@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from voxdialog.api.schemas import Name, Password, Strict
 from voxdialog.db.repos.audit import AuditRecord
@@ -28,7 +28,7 @@ class AdminUserPatch(Strict):
     """``PATCH /api/admin/users/{user_id}``: only the fields given change."""
 
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
     display_name: Name | None = None
 
 

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from voxdialog.agents.stages import DEFAULT_AGENT
 from voxdialog.api.schemas import Strict
@@ -53,24 +60,42 @@ def _known_tools(names: list[str]) -> list[str]:
 
 AgentName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_LENGTH),
+    StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=NAME_LENGTH),
     AfterValidator(_agent_name),
 ]
-ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+ProviderName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=64)
+]
 ProviderNames = Annotated[
-    list[ProviderName], Field(max_length=MAX_CHAIN), AfterValidator(_distinct)
+    list[ProviderName],
+    Field(max_length=MAX_CHAIN, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
 ]
 ToolNames = Annotated[
     list[str],
-    Field(max_length=len(TOOL_NAMES)),
+    Field(
+        max_length=len(TOOL_NAMES),
+        json_schema_extra={
+            "uniqueItems": True,
+            "items": {"type": "string", "enum": list(TOOL_NAMES)},
+        },
+    ),
     AfterValidator(_distinct),
     AfterValidator(_known_tools),
 ]
 SystemPrompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SYSTEM_PROMPT)]
 Greeting = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_GREETING)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=MAX_GREETING),
 ]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
+
+
+def _json_number(value: object) -> object:
+    # JSON true/false and "12" are not numbers; 12.0 is (JSON Schema counts it as an integer).
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
 
 
 def _turn_limits(name: str) -> dict[str, Any]:
@@ -88,8 +113,17 @@ def _turn_limits(name: str) -> dict[str, Any]:
 class AgentVoice(Strict):
     """How the agent speaks."""
 
+    @field_validator("rate", "pitch", "volume", mode="before")
+    @classmethod
+    def _numbers_only(cls, value: object) -> object:
+        return _json_number(value)
+
     voice: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=64),
+        ]
+        | None
     ) = Field(None, description="TTS voice name; null = the session's voice.")
     rate: float = Field(
         1.0, ge=0.5, le=2.0, description="Speaking rate, multiplying the session's speed."
@@ -107,6 +141,11 @@ class AgentVoice(Strict):
 
 class TurnDetection(Strict):
     """Overrides of the server's turn taking; null (or absent) keeps the server's value."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_only(cls, value: object) -> object:
+        return _json_number(value)
 
     threshold: float | None = Field(None, **_turn_limits("threshold"))
     prefix_padding_ms: int | None = Field(None, **_turn_limits("prefix_padding_ms"))
@@ -148,16 +187,16 @@ class AgentPatch(Strict):
     ``system_prompt`` and ``greeting`` may be null (server default, no greeting).
     """
 
-    name: AgentName | None = None
-    description: Description | None = None
+    name: AgentName | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
     system_prompt: SystemPrompt | None = None
-    llm: ProviderNames | None = None
-    stt: ProviderNames | None = None
-    tts: ProviderNames | None = None
+    llm: ProviderNames | SkipJsonSchema[None] = None
+    stt: ProviderNames | SkipJsonSchema[None] = None
+    tts: ProviderNames | SkipJsonSchema[None] = None
     voice: AgentVoice | None = None
     greeting: Greeting | None = None
     turn_detection: TurnDetection | None = None
-    tools: ToolNames | None = None
+    tools: ToolNames | SkipJsonSchema[None] = None
 
     @field_validator("name", "description", "llm", "stt", "tts", "tools", mode="before")
     @classmethod

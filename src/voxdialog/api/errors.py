@@ -51,6 +51,10 @@ def error_body(message: str, *, type: str, code: str | None, param: str | None) 
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
+def _is_union_tag(part: str) -> bool:
+    return "[" in part or part in ("none", "null")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Replace FastAPI's ``{"detail": ...}`` bodies with OpenAI's error shape."""
 
@@ -68,7 +72,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        # Union members add tags such as "function-after[...]" to the location: not a field.
+        loc = [
+            str(p)
+            for p in first.get("loc", ())
+            if p not in ("body", "query", "path") and not _is_union_tag(str(p))
+        ]
         missing = first.get("type") == "missing"
         message = (
             f"Missing required parameter: '{'.'.join(loc)}'."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 
 from voxdialog.db.repos.api_keys import ApiKeyInfo
 from voxdialog.db.repos.users import UserRecord
@@ -126,7 +126,7 @@ class UserSettings(Strict):
     )
     voice: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     speaking_rate: float | None = Field(None, ge=0.5, le=2.0)
-    push_to_talk: bool = False
+    push_to_talk: StrictBool = False
 
 
 class ApiKeyIn(Strict):

@@ -68,7 +68,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERRORS)
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
 TenantFilter = Annotated[
     str | None, Query(max_length=64, description="Only this tenant (operators; others: own).")
 ]

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voxdialog.api.deps import RuntimeDep, ScopeDep
 from voxdialog.api.errors import ApiError
@@ -161,8 +161,37 @@ class SpeechRequest(BaseModel):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
 
+    @field_validator("input")
+    @classmethod
+    def _speakable(cls, text: str) -> str:
+        # Lone surrogates cannot be encoded for the voice; NUL and other controls say nothing.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("input is not valid Unicode text") from exc
+        cleaned = "".join(c for c in text if c.isprintable() or c in "\n\t")
+        if not cleaned.strip():
+            raise ValueError("input has nothing to speak")
+        return cleaned
 
-@router.post("/speech", response_model=None)
+
+_SPEECH_CONTENT: dict[str, Any] = {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in dict.fromkeys(CONTENT_TYPES.values())
+}
+_SPEECH_CONTENT["text/event-stream"] = {
+    "schema": {
+        "type": "object",
+        "properties": {"type": {"type": "string"}, "audio": {"type": "string"}},
+    }
+}
+
+
+@router.post(
+    "/speech",
+    response_model=None,
+    responses={200: {"description": "Audio, or SSE events", "content": _SPEECH_CONTENT}},
+)
 async def speech(
     body: SpeechRequest, runtime: RuntimeDep, scope: ScopeDep, request: Request
 ) -> Response:
