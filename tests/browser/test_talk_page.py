@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 #: Silence before the first words. The microphone starts before the page has its token and
 #: socket, and audio sent before ``session.created`` is dropped: connecting must fit in here.
-LEAD_S = 2.5
+LEAD_S = 4.0  # the page may take a while to open its socket on a loaded machine
 #: Silence after the last words: time to end the turn and hear the whole reply.
 TAIL_S = 3.0
 #: Generous bounds for one step of a conversation (a busy CI machine runs the models).
@@ -151,7 +151,7 @@ async def test_a_spoken_command_is_transcribed_answered_and_played(
 async def test_talking_over_the_long_help_answer_stops_it(
     live_server: LiveServer, talk_page: OpenTalkPage
 ) -> None:
-    question = await speech(live_server, "Help.")
+    question = await speech(live_server, "What can you do?")
     interruption = await speech(live_server, "Add a task to buy milk.")
     # The help answer runs for many seconds; the second command starts well inside it.
     page = await talk_page([question, 4.0, interruption])
@@ -176,7 +176,7 @@ async def test_talking_over_the_long_help_answer_stops_it(
     await page.shot("03-answered")
     said = await page.texts(USER_MESSAGES)
     answers = await page.texts(ASSISTANT_MESSAGES)
-    assert "help" in said[0].lower()
+    assert "what can you do" in said[0].lower()
     assert "milk" in said[1].lower()
     assert "milk" in answers[1].lower()
     played = (await page.probe())["played"]

@@ -32,8 +32,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         host="127.0.0.1",
         port=free_port(),
         # Every test client comes from 127.0.0.1: lift the per-IP sign-up and sign-in limits
-        # (the limits themselves are tested in tests/integration/auth).
-        rate_limits=RateLimitSettings(register_per_ip=10_000, login_per_ip=10_000, per_ip=100_000),
+        # (the limits themselves are tested in tests/integration/auth). The concurrency tests
+        # open more sockets for one user than the per-user cap allows (tests/unit/test_live.py).
+        rate_limits=RateLimitSettings(
+            register_per_ip=10_000, login_per_ip=10_000, per_ip=100_000, ws_per_user=100
+        ),
     )
     server = BackgroundServer(settings)
     server.start()
