@@ -60,6 +60,15 @@ async def _talk(server: BackgroundServer, text: str) -> str:
     return session_id
 
 
+def _conversations(server: BackgroundServer) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{server.base_url}/api/conversations",
+        headers={"Authorization": f"Bearer {server.api_key}"},
+    )
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
 def _messages(server: BackgroundServer, session_id: str) -> httpx.Response:
     return httpx.get(
         f"{server.base_url}/api/conversations/{session_id}",
@@ -75,6 +84,10 @@ async def test_canary_text_is_sealed_in_the_database_files_and_logs(
     read = _messages(server, session_id)
     assert read.status_code == 200, read.text
     assert any(CANARY in m["text"] for m in read.json()["messages"])  # readable through the API
+    listed = _conversations(server)
+    assert (
+        next(c for c in listed if c["id"] == session_id)["title"] == f"Tell me about the {CANARY}."
+    )
     await asyncio.sleep(0)
     data_dir = server.settings.data_dir
     hits = [p.name for p in _files(data_dir) if CANARY.lower().encode() in p.read_bytes().lower()]

@@ -18,6 +18,7 @@ from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import Message, VoiceCommand, VoiceSession
 from voxdialog.db.repos.sessions import StoredSession
+from voxdialog.db.sealing import message_context, unseal
 
 USER_ROLE = "user"
 
@@ -83,7 +84,9 @@ async def _command_counts(
     return {session_id: count for session_id, count in rows if session_id is not None}
 
 
-async def _openings(session: AsyncSession, scope: Scope, ids: Sequence[str]) -> dict[str, str]:
+async def _openings(
+    db: Database, session: AsyncSession, scope: Scope, ids: Sequence[str]
+) -> dict[str, str]:
     """The first non-blank user message text of each session (one query for the page)."""
     first = (
         select(Message.session_id, func.min(Message.seq).label("seq"))
@@ -98,22 +101,23 @@ async def _openings(session: AsyncSession, scope: Scope, ids: Sequence[str]) -> 
         .subquery()
     )
     rows = await session.execute(
-        select(Message.session_id, Message.text).join(
+        select(Message.session_id, Message.item_id, Message.text).join(
             first, (Message.session_id == first.c.session_id) & (Message.seq == first.c.seq)
         )
     )
-    return {row[0]: row[1] for row in rows}
+    # Texts may be sealed at rest: open them like every other read of a message.
+    return {sid: unseal(db, text, message_context(sid, item)) for sid, item, text in rows}
 
 
 async def _summaries(
-    session: AsyncSession, scope: Scope, rows: Sequence[VoiceSession]
+    db: Database, session: AsyncSession, scope: Scope, rows: Sequence[VoiceSession]
 ) -> list[SessionSummary]:
     ids = [row.id for row in rows]
     if not ids:
         return []
     messages = await _message_counts(session, scope, ids)
     commands = await _command_counts(session, scope, ids)
-    openings = await _openings(session, scope, ids)
+    openings = await _openings(db, session, scope, ids)
     return [
         SessionSummary(
             session=_stored(row),
@@ -147,7 +151,7 @@ async def list_session_summaries(
     )
     async with db.sessions() as session:
         rows = list(await session.scalars(query))
-        return await _summaries(session, scope, rows)
+        return await _summaries(db, session, scope, rows)
 
 
 async def get_session_summary(db: Database, scope: Scope, session_id: str) -> SessionSummary | None:
@@ -162,7 +166,7 @@ async def get_session_summary(db: Database, scope: Scope, session_id: str) -> Se
         )
         if row is None:
             return None
-        (summary,) = await _summaries(session, scope, [row])
+        (summary,) = await _summaries(db, session, scope, [row])
     return summary
 
 
