@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
@@ -11,6 +12,7 @@ from voxdialog.db.repos.api_keys import ApiKeyInfo
 from voxdialog.db.repos.users import UserRecord
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # Long enough for passphrases (NIST: at least 64); the policy check gives the exact message.
@@ -169,3 +171,8 @@ class Page(BaseModel, Generic[T]):
 
     data: list[T]
     has_more: bool
+
+
+def page_of(rows: Sequence[R], limit: int, convert: Callable[[R], T]) -> Page[T]:
+    """The page for ``rows`` fetched with ``limit + 1``: the extra row only says more follow."""
+    return Page[T](data=[convert(row) for row in rows[:limit]], has_more=len(rows) > limit)

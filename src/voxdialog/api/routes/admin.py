@@ -31,7 +31,7 @@ from voxdialog.api.admin_schemas import (
 )
 from voxdialog.api.deps import AdminDep, RuntimeDep, client_ip
 from voxdialog.api.errors import ApiError
-from voxdialog.api.schemas import Page, UserOut
+from voxdialog.api.schemas import Page, UserOut, page_of
 from voxdialog.db.repos import audit
 from voxdialog.db.repos.users import (
     EmailTakenError,
@@ -169,10 +169,7 @@ async def tenants(
     view = _tenant_view(principal)
     records = await list_tenants(runtime.db, view, limit=limit + 1, offset=offset)
     live = Counter(s.tenant_id for s in runtime.sessions.visible_to(view))
-    return Page[TenantOut](
-        data=[TenantOut.of(t, live[t.id]) for t in records[:limit]],
-        has_more=len(records) > limit,
-    )
+    return page_of(records, limit, lambda tenant: TenantOut.of(tenant, live[tenant.id]))
 
 
 @router.get("/users", responses=NOT_FOUND)
@@ -186,9 +183,7 @@ async def users(
     """Users the caller may see, oldest first."""
     view = _tenant_view(principal, tenant_id)
     records = await list_users(runtime.db, view, limit=limit + 1, offset=offset)
-    return Page[UserOut](
-        data=[UserOut.of(u) for u in records[:limit]], has_more=len(records) > limit
-    )
+    return page_of(records, limit, UserOut.of)
 
 
 @router.post("/users", status_code=201, responses=CONFLICT)
@@ -422,6 +417,4 @@ async def audit_log(
     """Audit events the caller may see, newest first."""
     view = _tenant_view(principal, tenant_id)
     records = await audit.list_audit(runtime.db, view, limit=limit + 1, offset=offset)
-    return Page[AuditOut](
-        data=[AuditOut.of(r) for r in records[:limit]], has_more=len(records) > limit
-    )
+    return page_of(records, limit, AuditOut.of)

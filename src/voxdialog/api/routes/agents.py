@@ -15,7 +15,7 @@ from voxdialog.agents.resolver import provider_names
 from voxdialog.api.agent_schemas import AgentIn, AgentOut, AgentPatch
 from voxdialog.api.deps import PrincipalDep, RuntimeDep
 from voxdialog.api.errors import ApiError
-from voxdialog.api.schemas import Page
+from voxdialog.api.schemas import Page, page_of
 from voxdialog.db.repos.agents import (
     AgentFields,
     AgentNameTakenError,
@@ -126,7 +126,7 @@ async def agents(
         raise ApiError(
             400, "Invalid value for 'after': no such agent.", code="invalid_value", param="after"
         ) from exc
-    return Page(data=[AgentOut.of(agent) for agent in found[:limit]], has_more=len(found) > limit)
+    return page_of(found, limit, AgentOut.of)
 
 
 @router.get("/{agent_id}")

@@ -26,7 +26,7 @@ from voxdialog.api.app_schemas import (
 )
 from voxdialog.api.deps import PrincipalDep, RuntimeDep
 from voxdialog.api.errors import ApiError
-from voxdialog.api.schemas import Page
+from voxdialog.api.schemas import Page, page_of
 from voxdialog.context.recorder import context_key
 from voxdialog.db.models import utcnow
 from voxdialog.db.repos.conversations import (
@@ -71,10 +71,7 @@ async def conversations(
     found = await list_session_summaries(
         runtime.db, principal.scope, limit=limit + 1, offset=offset
     )
-    return Page(
-        data=[ConversationOut.of(summary) for summary in found[:limit]],
-        has_more=len(found) > limit,
-    )
+    return page_of(found, limit, ConversationOut.of)
 
 
 @router.get("/conversations/{conversation_id}", tags=["conversations"])
@@ -148,10 +145,7 @@ async def voice_sessions(
     found = await list_session_summaries(
         runtime.db, principal.scope, limit=limit + 1, offset=offset, status=status
     )
-    return Page(
-        data=[VoiceSessionOut.of(summary) for summary in found[:limit]],
-        has_more=len(found) > limit,
-    )
+    return page_of(found, limit, VoiceSessionOut.of)
 
 
 @router.get("/voice-sessions/{session_id}", tags=["voice sessions"])

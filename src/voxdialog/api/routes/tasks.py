@@ -24,7 +24,7 @@ from voxdialog.api.app_schemas import (
 )
 from voxdialog.api.deps import PrincipalDep, RuntimeDep
 from voxdialog.api.errors import ApiError
-from voxdialog.api.schemas import Page
+from voxdialog.api.schemas import Page, page_of
 from voxdialog.brain.tasks import NewTask
 from voxdialog.db.errors import UnknownProjectError
 from voxdialog.db.repos.task_queries import (
@@ -113,7 +113,7 @@ async def tasks(
         done=done,
         project_id=project_id,
     )
-    return Page(data=[TaskOut.of(task) for task in found[:limit]], has_more=len(found) > limit)
+    return page_of(found, limit, TaskOut.of)
 
 
 @router.post("/tasks", status_code=201, tags=["tasks"])
@@ -169,9 +169,7 @@ async def projects(
 ) -> Page[ProjectOut]:
     """The caller's projects by name, with their task counts."""
     found = await list_project_details(runtime.db, principal.scope, limit=limit + 1, offset=offset)
-    return Page(
-        data=[ProjectOut.of(project) for project in found[:limit]], has_more=len(found) > limit
-    )
+    return page_of(found, limit, ProjectOut.of)
 
 
 @router.post("/projects", status_code=201, tags=["projects"], responses=_NAME_TAKEN)
