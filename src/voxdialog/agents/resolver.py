@@ -19,6 +19,7 @@ from voxdialog.brain.assistant import TaskAssistant
 from voxdialog.brain.base import Brain, Scope
 from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.brain.tasks import TaskStore
+from voxdialog.brain.tools import TOOL_NAMES
 from voxdialog.db.engine import Database
 from voxdialog.db.repos.agents import AgentRecord, get_agent
 from voxdialog.db.repos.users import get_user
@@ -215,9 +216,14 @@ class AgentResolver:
         llm = self._default_llm
         if agent.llm:
             llm = await self._stage(agent, "llm", self._llm, llm)
-        if llm is None or (llm is self._default_llm and agent.system_prompt is None):
-            # No language model anywhere (the built-in assistant answers), or nothing of the
-            # agent's own to say differently from the server's brain.
+        tools = None if set(TOOL_NAMES) <= set(agent.tools) else frozenset(agent.tools)
+        # The built-in assistant answers when there is no model, or when the model fails; it
+        # takes only the actions of the agent's enabled tools.
+        assistant = self._fallback if tools is None else TaskAssistant(self._tasks, tools=tools)
+        if llm is None:
+            return assistant if tools is not None else self.default.brain
+        if llm is self._default_llm and agent.system_prompt is None and tools is None:
+            # Nothing of the agent's own to say or do differently from the server's brain.
             return self.default.brain
         server = self._settings.agent
         persona = server.model_copy(
@@ -226,7 +232,7 @@ class AgentResolver:
                 "system_prompt": agent.system_prompt or server.system_prompt,
             }
         )
-        return LLMBrain(llm, self._tasks, settings=persona, fallback=self._fallback)
+        return LLMBrain(llm, self._tasks, settings=persona, fallback=assistant, tools=tools)
 
     def _turns(self, agent: AgentRecord) -> TurnSettings:
         """The server's turn taking with the agent's overrides (stale values are ignored)."""

@@ -23,7 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from voxdialog.agents.stages import DEFAULT_AGENT
 from voxdialog.api.schemas import Strict
-from voxdialog.brain.tools import SPECS
+from voxdialog.brain.tools import TOOL_NAMES
 from voxdialog.db.models import NAME_LENGTH
 from voxdialog.db.repos.agents import AgentRecord, name_key
 from voxdialog.settings import TurnSettings
@@ -33,8 +33,6 @@ MAX_CHAIN = 5
 MAX_SYSTEM_PROMPT = 20_000
 MAX_GREETING = 1_000
 MAX_DESCRIPTION = 2_000
-TOOL_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
-"""The server tools an agent may enable."""
 
 
 def _agent_name(name: str) -> str:

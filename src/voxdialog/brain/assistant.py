@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 
 from voxdialog.brain import replies
 from voxdialog.brain.actions import TaskActions
@@ -25,6 +25,18 @@ _SMALL_TALK = {
 }
 
 
+#: The LLM tool that does what each action intent does: an agent enables actions by tool name.
+INTENT_TOOLS: Mapping[Intent, str] = {
+    Intent.ADD_TASK: "create_task",
+    Intent.LIST_TASKS: "list_tasks",
+    Intent.COUNT_TASKS: "list_tasks",
+    Intent.COMPLETE_TASK: "complete_task",
+    Intent.DELETE_TASK: "delete_task",
+    Intent.RENAME_TASK: "rename_task",
+    Intent.CREATE_PROJECT: "create_project",
+}
+
+
 def _local_now() -> dt.datetime:
     return dt.datetime.now().astimezone()
 
@@ -38,6 +50,8 @@ class TaskAssistant:
     Args:
         store: Tasks and projects; shared by all sessions, filtered by each session's scope.
         clock: The user's local time, for "today" and "tomorrow" (defaults to the system's).
+        tools: The task tools (by their LLM tool names) whose actions it may take, for an
+            agent that enabled only some; ``None`` means all. Other actions are declined aloud.
 
     Example:
         >>> assistant = TaskAssistant(MemoryTaskStore())
@@ -47,14 +61,21 @@ class TaskAssistant:
 
     name = "assistant"
 
-    def __init__(self, store: TaskStore, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        tools: Collection[str] | None = None,
+    ) -> None:
         """Keep the store and the clock; sessions are cheap."""
         self._store = store
         self._clock = clock or _local_now
+        self._tools = None if tools is None else frozenset(tools)
 
     def open_session(self, scope: Scope) -> AssistantSession:
         """Start a conversation for ``scope``."""
-        return AssistantSession(self._store, scope, clock=self._clock)
+        return AssistantSession(self._store, scope, clock=self._clock, tools=self._tools)
 
 
 class AssistantSession:
@@ -64,9 +85,17 @@ class AssistantSession:
     acted on ("delete it"), and a pending yes/no question ("Did you mean ...?").
     """
 
-    def __init__(self, store: TaskStore, scope: Scope, *, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        scope: Scope,
+        *,
+        clock: Callable[[], dt.datetime],
+        tools: frozenset[str] | None = None,
+    ) -> None:
         """Start with an empty memory."""
         self.scope = scope
+        self._tools = tools
         self.state = ConversationState()
         self._clock = clock
         self._actions = TaskActions(store, scope, self.state)
@@ -124,6 +153,15 @@ class AssistantSession:
             )
 
     async def _act(self, command: Command, *, today: dt.date) -> Reply:
+        tool = INTENT_TOOLS.get(command.intent)
+        if tool is not None and self._tools is not None and tool not in self._tools:
+            return Reply(
+                command.intent,
+                list(replies.NOT_ENABLED),
+                False,
+                command.confidence,
+                {"tool_disabled": tool},
+            )
         actions = self._actions
         match command.intent:
             case Intent.ADD_TASK:

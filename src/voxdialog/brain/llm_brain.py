@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from voxdialog.brain.base import (
@@ -22,7 +22,7 @@ from voxdialog.brain.base import (
 )
 from voxdialog.brain.context import approx_tokens, build_messages, system_prompt, task_context
 from voxdialog.brain.tasks import TaskRecord, TaskStore
-from voxdialog.brain.tools import SPECS, TOOL_GUIDANCE, TaskTools, ToolResult
+from voxdialog.brain.tools import TOOL_GUIDANCE, TaskTools, ToolResult, enabled_specs
 from voxdialog.providers.base import (
     LLM,
     ChatDelta,
@@ -30,6 +30,7 @@ from voxdialog.providers.base import (
     ChatRequest,
     ProviderError,
     ToolCall,
+    ToolSpec,
 )
 from voxdialog.settings import AgentSettings
 
@@ -42,8 +43,10 @@ MAX_CALLS_PER_ROUND = 8
 APOLOGY = "Sorry, I can't reach my language model right now."
 NO_ANSWER = "Sorry, I don't have an answer for that."
 
-# The tool specs travel with every request, so their size comes out of the context budget.
-_TOOLS_TOKENS = approx_tokens(json.dumps([dataclasses.asdict(s) for s in SPECS]))
+
+def _specs_tokens(specs: Sequence[ToolSpec]) -> int:
+    # The tool specs travel with every request, so their size comes out of the context budget.
+    return approx_tokens(json.dumps([dataclasses.asdict(s) for s in specs])) if specs else 0
 
 
 def _local_now() -> dt.datetime:
@@ -65,6 +68,8 @@ class LLMBrain:
         fallback: The brain that answers when the model cannot.
         clock: The user's local time, for today's date (defaults to the system's).
         max_rounds: Model calls per turn.
+        tools: The task tools the model may use (an agent's subset); ``None`` means all. With
+            none, the model only talks: no tool guidance and no task list in its prompt.
 
     Example:
         >>> brain = LLMBrain(llm, store, settings=AgentSettings(), fallback=TaskAssistant(store))
@@ -82,6 +87,7 @@ class LLMBrain:
         fallback: Brain | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         max_rounds: int = MAX_ROUNDS,
+        tools: Collection[str] | None = None,
     ) -> None:
         """Keep the parts; sessions are cheap."""
         if max_rounds < 1:
@@ -92,6 +98,8 @@ class LLMBrain:
         self.fallback = fallback
         self.clock = clock or _local_now
         self.max_rounds = max_rounds
+        self.tools = None if tools is None else frozenset(tools)
+        self.tools_tokens = _specs_tokens(enabled_specs(self.tools))
 
     def open_session(self, scope: Scope) -> LLMSession:
         """Start a conversation for ``scope``."""
@@ -199,7 +207,7 @@ class LLMSession:
         """Bind the session to ``scope``; the tools and the fallback only ever see it."""
         self.scope = scope
         self._brain = brain
-        self._tools = TaskTools(brain.store, scope, clock=brain.clock)
+        self._tools = TaskTools(brain.store, scope, clock=brain.clock, enabled=brain.tools)
         self._fallback: BrainSession | None = None
 
     async def respond(self, turn: BrainTurn) -> AsyncIterator[BrainEvent]:
@@ -290,23 +298,25 @@ class LLMSession:
 
     async def _messages(self, turn: BrainTurn) -> tuple[ChatMessage, ...]:
         brain = self._brain
-        open_tasks: list[TaskRecord] | None
-        try:
-            open_tasks = await brain.store.list_tasks(self.scope)
-        except Exception:  # the model can still chat, and the tools report the store's state
-            log.warning("task context unavailable", exc_info=True)
-            open_tasks = None
+        tools = bool(self._tools.specs())
+        open_tasks: list[TaskRecord] | None = None
+        if tools:
+            try:
+                open_tasks = await brain.store.list_tasks(self.scope)
+            except Exception:  # the model can still chat, and the tools report the store's state
+                log.warning("task context unavailable", exc_info=True)
         system = system_prompt(
             brain.settings.system_prompt,
             instructions=turn.instructions,
-            guidance=TOOL_GUIDANCE,
+            # An agent without task tools is not told about the to-do list at all.
+            guidance=TOOL_GUIDANCE if tools else "",
             context=task_context(open_tasks, now=brain.clock()),
         )
         return build_messages(
             turn,
             system=system,
             max_history=brain.settings.history_messages,
-            budget_tokens=brain.settings.context_tokens - _TOOLS_TOKENS,
+            budget_tokens=brain.settings.context_tokens - brain.tools_tokens,
         )
 
     async def _run(

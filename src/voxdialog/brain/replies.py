@@ -22,6 +22,7 @@ HELP = (
 )
 DIDNT_CATCH = ("Sorry, I didn't catch that.", f"You can say things like: {EXAMPLES}.")
 INTERNAL_ERROR = ("Sorry, something went wrong on my side.", "Please say that again.")
+NOT_ENABLED = ("Sorry, I'm not set up to do that here.",)
 STORE_ERROR = ("Sorry, I couldn't reach your task list just now.", "Please try again in a moment.")
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from voxdialog.brain import replies
@@ -230,6 +230,16 @@ def _brief(task: TaskRecord) -> dict[str, object]:
 
 Handler = Callable[[dict[str, object]], Awaitable[ToolResult]]
 
+TOOL_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+"""The server's task tools, by name (what an agent may enable)."""
+
+
+def enabled_specs(enabled: Collection[str] | None) -> tuple[ToolSpec, ...]:
+    """The specs of the ``enabled`` tool names, in their usual order (``None``: all of them)."""
+    if enabled is None:
+        return SPECS
+    return tuple(spec for spec in SPECS if spec.name in enabled)
+
 
 class TaskTools:
     """The task tools of one scope: specs for the model, and their server-side execution.
@@ -238,11 +248,18 @@ class TaskTools:
         store: Where tasks live; every call is filtered by ``scope``.
         scope: Whose tasks the tools touch.
         clock: The user's local time, for spoken dates (defaults to the system's).
+        enabled: The tool names offered and run (an agent's subset); ``None`` means all.
     """
 
     def __init__(
-        self, store: TaskStore, scope: Scope, *, clock: Callable[[], dt.datetime] | None = None
+        self,
+        store: TaskStore,
+        scope: Scope,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        enabled: Collection[str] | None = None,
     ) -> None:
+        self._specs = enabled_specs(enabled)
         self._store = store
         self._scope = scope
         self._clock = clock or (lambda: dt.datetime.now().astimezone())
@@ -258,8 +275,8 @@ class TaskTools:
         }
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        """The tools, for ``ChatRequest.tools``."""
-        return SPECS
+        """The enabled tools, for ``ChatRequest.tools``."""
+        return self._specs
 
     async def call(self, name: str, arguments_json: str) -> ToolResult:
         """Run tool ``name`` with the model's JSON arguments; never raises (but cancellation).
@@ -267,9 +284,9 @@ class TaskTools:
         Bad JSON, missing or malformed fields, an unknown tool and store failures all come
         back as ``ok=False`` with an error the model can act on.
         """
-        spec = next((s for s in SPECS if s.name == name), None)
+        spec = next((s for s in self._specs if s.name == name), None)
         if spec is None:
-            known = ", ".join(s.name for s in SPECS)
+            known = ", ".join(s.name for s in self._specs) or "none"
             return _fail(f"unknown tool '{name}'; the tools are {known}", "", tool=name)
         try:
             args = parse_arguments(spec, arguments_json)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.brain.base import (
+    BrainEvent,
     BrainSession,
     BrainTurn,
     ClientToolCall,
@@ -81,6 +82,17 @@ class ReplyProgress:
                     heard.append(" ".join(words[:keep]))
             break
         return " ".join(heard)
+
+
+class ScriptedLine:
+    """A brain session that says one fixed text (an agent's greeting), whatever the turn."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def respond(self, turn: BrainTurn) -> AsyncIterator[BrainEvent]:
+        """The text, as one piece; no command outcome (nothing was asked)."""
+        yield ReplyText(self.text)
 
 
 async def run_reply(

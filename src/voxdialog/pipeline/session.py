@@ -58,6 +58,7 @@ from voxdialog.pipeline.reply import (
     AudioOut,
     OutcomeOut,
     ReplyProgress,
+    ScriptedLine,
     TextOut,
     ToolCallOut,
     run_reply,
@@ -120,6 +121,8 @@ class ResponseOptions:
     voice: VoiceSettings | None = None
     in_conversation: bool = True
     tools: tuple[ToolSpec, ...] | None = None
+    #: Speak exactly this text instead of asking the brain (an agent's greeting).
+    say: str | None = None
 
 
 @dataclass(slots=True)
@@ -205,6 +208,37 @@ class VoiceSession:
     def close(self) -> None:
         """Stop the session; ``run()`` returns once its tasks are gone."""
         self._closed.set()
+
+    async def rebind(self, *, stt: STT, tts: TTS, brain: BrainSession, info: SessionInfo) -> None:
+        """Answer from now on with other stages (the session's agent changed); record it.
+
+        A response in progress finishes with the stages it started with.
+        """
+        self._stt, self._tts, self._brain, self.info = stt, tts, brain, info
+        await self._record(self._recorder.session_started(info) if self._recorder else None)
+
+    @property
+    def is_fresh(self) -> bool:
+        """Nothing said yet: no items, no response, no turn under way, no earlier context."""
+        return (
+            not self._prior
+            and not len(self.conversation)
+            and self._active is None
+            and not self._detector.speaking
+            and not self._manual
+        )
+
+    async def greet(self, text: str) -> bool:
+        """Speak ``text`` as the assistant's opening line, only while the session is fresh.
+
+        Returns whether the greeting started; a person already talking (or a client that
+        already asked for a response) wins and nothing is said.
+        """
+        await self._running.wait()
+        if not text.strip() or not self.is_fresh:
+            return False
+        await self.create_response(ResponseOptions(say=text))
+        return True
 
     def apply_config(self, config: SessionConfig) -> None:
         """Take new settings (from ``session.update``)."""
@@ -576,7 +610,9 @@ class VoiceSession:
         while len(self._progress) > 8:
             self._progress.pop(next(iter(self._progress)))
         try:
-            await self._stream_reply(active, turn, voice=voice if audio else None, user=user)
+            await self._stream_reply(
+                active, turn, options, voice=voice if audio else None, user=user
+            )
         except ProviderError as e:
             log.warning(
                 "response failed", extra={"session_id": self.info.session_id, "error": str(e)}
@@ -586,13 +622,20 @@ class VoiceSession:
         await self._end_active(active, "completed")
 
     async def _stream_reply(
-        self, active: _Active, turn: BrainTurn, *, voice: VoiceSettings | None, user: Item | None
+        self,
+        active: _Active,
+        turn: BrainTurn,
+        options: ResponseOptions,
+        *,
+        voice: VoiceSettings | None,
+        user: Item | None,
     ) -> None:
         item = active.item
         first_audio = True
         active.tts_timer = FirstAudioTimer(self._reply_tts()) if voice else None
+        brain = self._brain if options.say is None else ScriptedLine(options.say)
         async for out in run_reply(
-            self._brain,
+            brain,
             turn,
             tts=active.tts_timer,
             voice=voice or VoiceSettings(),

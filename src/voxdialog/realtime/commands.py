@@ -12,10 +12,12 @@ from voxdialog.pipeline.session import ResponseOptions
 from voxdialog.providers.base import VoiceSettings
 from voxdialog.realtime.config import (
     ConfigError,
+    agent_named,
     input_format,
     merge_session,
     parse_tools,
     to_pipeline,
+    with_agent_defaults,
 )
 from voxdialog.realtime.render import render_item
 
@@ -59,11 +61,26 @@ def _str_field(event: Mapping[str, Any], name: str) -> str:
 async def _session_update(
     conn: RealtimeConnection, event: Mapping[str, Any], event_id: str | None
 ) -> None:
+    patch = event.get("session") or {}
     try:
-        merged = merge_session(conn.session, event.get("session") or {})
-        config = to_pipeline(merged, conn.runtime.settings.turns)
+        merged = merge_session(conn.session, patch)
     except ConfigError as e:
         raise CommandError(e.code, str(e), param=e.param) from e
+    agent = conn.agent
+    named = agent_named(patch)
+    if named is not None and named not in (agent.agent_id, agent.name):
+        # Another agent: its voice and turn taking become the defaults this patch applies to.
+        agent = await conn.choose_agent(named)
+        seeded = with_agent_defaults(conn.session, agent.turns, agent.voice)
+        merged = merge_session(seeded, patch)
+    try:
+        config = to_pipeline(merged, agent.turns)
+    except ConfigError as e:
+        raise CommandError(e.code, str(e), param=e.param) from e
+    if "voxdialog" in merged:
+        merged["voxdialog"]["agent"] = agent.agent_id
+    if agent is not conn.agent:
+        await conn.bind_agent(agent)
     if merged["audio"]["input"]["format"] != conn.session["audio"]["input"]["format"]:
         conn.decoder = InputDecoder(input_format(merged))
     conn.session = merged

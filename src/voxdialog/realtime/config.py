@@ -13,6 +13,9 @@ from voxdialog.pipeline.turns import TurnConfig
 from voxdialog.providers.base import ToolSpec, VoiceSettings
 from voxdialog.settings import TurnSettings
 
+DEFAULT_VOICE = "alloy"
+"""The voice a session starts with when its agent names none (every local voice answers to it)."""
+_AGENT_REF_CHARS = 128
 _ECHOED = ("tracing", "prompt", "include", "truncation", "tool_choice", "tools")
 _KNOWN_TOP = {
     "type",
@@ -39,9 +42,15 @@ class ConfigError(ValueError):
 
 
 def default_session(
-    *, session_id: str, model: str, turns: TurnSettings, expires_at: int, kind: str = "realtime"
+    *,
+    session_id: str,
+    model: str,
+    turns: TurnSettings,
+    expires_at: int,
+    kind: str = "realtime",
+    voice: str | None = None,
 ) -> dict[str, Any]:
-    """The effective session a new connection starts with."""
+    """The effective session a new connection starts with (``voice``: the agent's, if any)."""
     turn_detection = {
         "type": "server_vad",
         "threshold": turns.threshold,
@@ -84,7 +93,7 @@ def default_session(
         "include": None,
         "audio": {
             "input": audio_input,
-            "output": {"format": dict(pcm), "voice": "alloy", "speed": 1.0},
+            "output": {"format": dict(pcm), "voice": voice or DEFAULT_VOICE, "speed": 1.0},
         },
     }
 
@@ -134,9 +143,61 @@ def merge_session(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[
             merged[key] = list(value)
         elif key == "audio":
             merged["audio"] = _merge_audio(merged.get("audio", {}), value)
+        elif key == "voxdialog":
+            merged[key] = {**merged.get(key, {}), **_extension(value)}
         else:
             merged[key] = value
     return merged
+
+
+def _extension(value: Any) -> dict[str, Any]:
+    """VoxDialog's own session fields (``session.voxdialog``): today only ``agent``."""
+    if not isinstance(value, Mapping):
+        raise ConfigError("voxdialog must be an object.", param="session.voxdialog")
+    for key in value:
+        if key != "agent":
+            raise ConfigError(
+                f"Unknown parameter: 'session.voxdialog.{key}'.",
+                param=f"session.voxdialog.{key}",
+                code="unknown_parameter",
+            )
+    agent = value.get("agent")
+    if "agent" in value and (
+        not isinstance(agent, str) or not agent.strip() or len(agent) > _AGENT_REF_CHARS
+    ):
+        raise ConfigError(
+            f"agent must be an agent's id or name (1-{_AGENT_REF_CHARS} characters).",
+            param="session.voxdialog.agent",
+        )
+    return dict(value)
+
+
+def agent_named(patch: Any) -> str | None:
+    """The agent a ``session.update`` patch names (``session.voxdialog.agent``), if any."""
+    extension = patch.get("voxdialog") if isinstance(patch, Mapping) else None
+    agent = extension.get("agent") if isinstance(extension, Mapping) else None
+    return agent if isinstance(agent, str) else None
+
+
+def with_agent_defaults(
+    session: Mapping[str, Any], turns: TurnSettings, voice: str | None
+) -> dict[str, Any]:
+    """``session`` with another agent's voice and turn-taking defaults (its other fields kept).
+
+    A session that switched turn detection off, or to semantic VAD, keeps that choice.
+    """
+    seeded = copy.deepcopy(dict(session))
+    audio = seeded.get("audio", {})
+    if "output" in audio:
+        audio["output"]["voice"] = voice or DEFAULT_VOICE
+    td = audio.get("input", {}).get("turn_detection")
+    if isinstance(td, dict) and td.get("type") == "server_vad":
+        td.update(
+            threshold=turns.threshold,
+            prefix_padding_ms=turns.prefix_padding_ms,
+            silence_duration_ms=turns.silence_duration_ms,
+        )
+    return seeded
 
 
 def parse_tools(value: Any, *, param: str) -> tuple[ToolSpec, ...]:
@@ -306,7 +367,7 @@ def to_pipeline(session: Mapping[str, Any], base: TurnSettings) -> SessionConfig
         )
     transcription = audio_in.get("transcription")
     output = session["audio"].get("output", {})
-    voice = output.get("voice", "alloy")
+    voice = output.get("voice", DEFAULT_VOICE)
     is_realtime = session["type"] == "realtime"
     return SessionConfig(
         turn=turn,

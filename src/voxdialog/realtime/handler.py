@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -54,6 +55,9 @@ _OUTBOX_SIZE = 1024
 _AUDIO_DELTA_MS = 500
 # A client that cannot finish the handshake's auth in time is dropped (R12: <= 5 s).
 _AUTH_DEADLINE_S = 5.0
+# A greeting waits this long for the client's first session.update (its voice, format and
+# agent), then is spoken anyway.
+_GREETING_GRACE_S = 0.5
 
 
 def _credential(ws: WebSocket) -> tuple[str | None, str | None]:
@@ -210,6 +214,7 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
             agent=agent,
             live=live,
             prior=prior,
+            resumed=bool(resumed),
         )
         await connection.serve()
     finally:
@@ -232,11 +237,15 @@ class RealtimeConnection:
         agent: AgentStages,
         live: LiveSession,
         prior: Sequence[HistoryMessage] = (),
+        resumed: bool = False,
     ) -> None:
         self.ws = ws
         self.runtime = runtime
         self.principal = principal
         self.live = live
+        self.agent = agent
+        # A new conversation opens with the agent's greeting; a resumed one goes on quietly.
+        self._greeting_due = kind == "realtime" and not resumed and not prior
         settings = runtime.settings
         self.limits = settings.limits
         self.session = default_session(
@@ -245,6 +254,7 @@ class RealtimeConnection:
             turns=agent.turns,
             expires_at=int(time.time() + self.limits.max_session_s),
             kind=kind,
+            voice=agent.voice,
         )
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(_OUTBOX_SIZE)
         self._dead = False
@@ -290,9 +300,11 @@ class RealtimeConnection:
                 tg.create_task(self.voice.run())
                 writer = tg.create_task(self._write())
                 watcher = tg.create_task(self._watch_access(writer))
+                greeter = tg.create_task(self._greet(after_s=_GREETING_GRACE_S))
                 try:
                     await self._read()
                 finally:
+                    greeter.cancel()
                     self.voice.close()
                     if not self._dead:
                         await self._outbox.put(None)
@@ -301,6 +313,44 @@ class RealtimeConnection:
                         await writer
         except* (WebSocketDisconnect, ConnectionError):
             pass
+
+    async def choose_agent(self, ref: str) -> AgentStages:
+        """The agent ``ref`` names, if this session may still switch to it.
+
+        Raises:
+            CommandError: The conversation has begun, or no such agent is in the tenant.
+        """
+        if not self.voice.is_fresh:
+            raise CommandError(
+                "invalid_value",
+                "The agent can only be chosen before the conversation starts.",
+                param="session.voxdialog.agent",
+            )
+        try:
+            return await self.runtime.agent_for(self.principal.scope, ref)
+        except UnknownAgentError as e:
+            raise CommandError(
+                "agent_not_found", "No such agent.", param="session.voxdialog.agent"
+            ) from e
+
+    async def bind_agent(self, agent: AgentStages) -> None:
+        """Speak and listen as ``agent`` from now on (``session.voxdialog.agent``)."""
+        self.agent = agent
+        self.live.agent = agent.agent_id
+        info = replace(self.voice.info, agent=agent.agent_id)
+        await self.voice.rebind(
+            stt=agent.stt, tts=agent.tts, brain=agent.brain.open_session(info.scope), info=info
+        )
+
+    async def _greet(self, *, after_s: float = 0.0) -> None:
+        """Say the agent's greeting once, if nothing has been said or asked yet."""
+        if after_s:
+            await asyncio.sleep(after_s)
+        if not self._greeting_due:
+            return
+        self._greeting_due = False
+        if self.agent.greeting:
+            await self.voice.greet(self.agent.greeting)
 
     async def _watch_access(self, writer: asyncio.Task[None]) -> None:
         # Logout, a revoked sign-in or a disabled account ends the socket within one period.
@@ -385,6 +435,9 @@ class RealtimeConnection:
             await dispatch(self, event)
         except CommandError as e:
             await self.send(error_event(e.code, str(e), param=e.param, event_id=event_id))
+        if event["type"] == "session.update":
+            # The client has set its voice, format and agent: the greeting can use them.
+            await self._greet()
 
     def append_audio(self, audio_b64: str) -> bytes:
         """Decode an append's audio to pipeline PCM; raises CommandError if malformed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import func, select, update
@@ -68,3 +69,15 @@ async def test_a_new_admin_is_created_when_the_only_admin_was_disabled(db: Datab
     assert replacement.scope.user_id != first.scope.user_id
     assert replacement.scope.tenant_id == first.scope.tenant_id
     assert await _count(db, Tenant) == 1
+
+
+async def test_servers_starting_at_once_create_one_admin(db: Database) -> None:
+    # Each Database stands for one server process: its own engine and connections.
+    starts = [Database(db.url) for _ in range(6)]
+    try:
+        admins = await asyncio.gather(*(ensure_local_admin(each) for each in starts))
+    finally:
+        await asyncio.gather(*(each.close() for each in starts))
+    assert [a.created for a in admins].count(True) == 1
+    assert len({a.scope for a in admins}) == 1
+    assert (await _count(db, Tenant), await _count(db, User)) == (1, 1)

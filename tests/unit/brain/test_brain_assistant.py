@@ -353,3 +353,16 @@ async def test_abandoning_a_reply_keeps_the_session_usable(seeded):
     await stream.aclose()
     spoken, _ = await say(session, "complete the first one")
     assert spoken == "Done. I marked “water the plants” as complete."
+
+
+async def test_an_agent_without_a_tool_has_its_action_declined(seeded):
+    session = TaskAssistant(seeded, clock=lambda: NOW, tools={"list_tasks"}).open_session(ANN)
+    said, outcome = await say(session, "add a task to buy bread")
+    assert "not set up" in said
+    assert (outcome.success, outcome.entities) == (False, {"tool_disabled": "create_task"})
+    assert "buy bread" not in [t.lower() for t in await titles(seeded)]
+    said, outcome = await say(session, "delete buy milk")
+    assert outcome.entities == {"tool_disabled": "delete_task"}
+    said, outcome = await say(session, "what are my tasks")
+    assert outcome.success
+    assert "milk" in said.lower()

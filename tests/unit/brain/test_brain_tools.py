@@ -318,3 +318,18 @@ async def test_tools_of_one_scope_never_touch_another_scopes_tasks(seeded: Memor
     await call(bob, "create_task", {"title": "Buy milk"})
     assert await titles(seeded) == TITLES
     assert await titles(seeded, BOB) == ["Buy milk"]
+
+
+async def test_only_the_enabled_tools_are_offered_and_run(store: MemoryTaskStore) -> None:
+    tools = TaskTools(store, ANN, clock=lambda: NOW, enabled={"list_tasks", "search_tasks"})
+    assert [s.name for s in tools.specs()] == ["list_tasks", "search_tasks"]
+    result, content = await call(tools, "create_task", {"title": "Buy milk"})
+    assert not result.ok
+    assert "unknown tool 'create_task'" in content["error"]
+    assert await titles(store) == []
+    listed, _ = await call(tools, "list_tasks", {})
+    assert listed.ok
+
+
+async def test_no_enabled_tools_offers_none(store: MemoryTaskStore) -> None:
+    assert TaskTools(store, ANN, enabled=()).specs() == ()

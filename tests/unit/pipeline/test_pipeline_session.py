@@ -244,3 +244,52 @@ async def test_a_long_session_keeps_audio_only_for_recent_turns() -> None:
     assert len(users) == 20
     assert sum(i.audio is not None for i in users) == 8
     assert users[-1].audio is not None
+
+
+async def test_a_greeting_is_spoken_without_asking_the_brain_and_only_when_fresh() -> None:
+    h = Harness(stt=FakeSTT(["add milk"]), tts=FakeTTS(), brain=ScriptedBrain(["Done."]))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        assert h.session.is_fresh
+        assert await h.session.greet("Hello, I keep your list.")
+        await h.wait_for(ResponseEnded)
+        # Something has been said now: a second greeting is not.
+        assert not h.session.is_fresh
+        assert not await h.session.greet("Hello again.")
+        h.session.close()
+    ended = h.of(ResponseEnded)
+    assert len(ended) == 1
+    assert isinstance(ended[0], ResponseEnded)
+    assert ended[0].item.text == "Hello, I keep your list."
+    assert h.tts.texts == ["Hello, I keep your list."]
+    assert h.brain.turns == []
+
+
+async def test_no_greeting_while_the_person_is_already_talking() -> None:
+    h = Harness(stt=FakeSTT(["add milk"]), tts=FakeTTS(), brain=ScriptedBrain(["Done."]))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(silence(100) + tone(400))
+        await h.wait_for(SpeechStarted)
+        assert not await h.session.greet("Hello.")
+        h.session.close()
+    assert not h.of(ResponseStarted)
+
+
+async def test_rebound_stages_answer_the_next_turn() -> None:
+    first, second = ScriptedBrain(["First."]), ScriptedBrain(["Second."])
+    h = Harness(stt=FakeSTT(["hello"]), tts=FakeTTS(), brain=first)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.rebind(
+            stt=FakeSTT(["hi there"]),
+            tts=h.tts,
+            brain=second,
+            info=SessionInfo("sess_1", SCOPE, "local-voice", agent="pirate"),
+        )
+        await h.session.append_audio(silence(300) + tone(800) + silence(900))
+        await h.wait_for(ResponseEnded)
+        h.session.close()
+    assert first.turns == []
+    assert [t.text for t in second.turns] == ["hi there"]
+    assert h.session.info.agent == "pirate"

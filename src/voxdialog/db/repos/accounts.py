@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
@@ -12,6 +12,8 @@ from voxdialog.db.models import Tenant, User, utcnow
 
 LOCAL_TENANT_NAME = "local"
 LOCAL_ADMIN_NAME = "admin"
+# The PostgreSQL advisory lock held while bootstrapping (any constant: the key space is ours).
+_BOOTSTRAP_LOCK_KEY = 0x766F78_61646D6E  # "vox" "admn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,12 @@ async def ensure_local_admin(db: Database) -> LocalAdmin:
     installation can never lock itself out.
     """
     async with db.sessions() as session, session.begin():
+        if db.engine.dialect.name == "postgresql":
+            # Several processes starting at once would each create an admin; they take turns
+            # here and the later ones find the first one's. (SQLite's write lock does this.)
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK_KEY}
+            )
         admin = await session.scalar(
             select(User)
             .where(User.role == "admin", User.disabled.is_(False))

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxdialog.brain.base import Scope
+from voxdialog.brain.tools import TOOL_NAMES
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import StoreError
 from voxdialog.db.models import Agent, utcnow
@@ -62,7 +63,8 @@ class AgentFields:
     voice: Mapping[str, Any] = field(default_factory=dict)
     greeting: str | None = None
     turn_detection: Mapping[str, Any] = field(default_factory=dict)
-    tools: Sequence[str] = ()
+    #: The server tools it may use (all of them unless it says otherwise, as in the API).
+    tools: Sequence[str] = TOOL_NAMES
 
 
 @dataclass(frozen=True, slots=True)
