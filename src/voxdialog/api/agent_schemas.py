@@ -130,7 +130,7 @@ class AgentVoice(Strict):
         0.0,
         ge=-12.0,
         le=12.0,
-        description="Semitones; stored, applied only by TTS providers that support pitch.",
+        description="Semitones up or down, for any TTS (the duration stays the same).",
     )
     volume: float = Field(
         1.0, ge=0.0, le=2.0, description="Gain, multiplying the session's volume."

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from voxdialog.agents.stages import AgentStages, UnknownAgentError
+from voxdialog.agents.voicing import pitch_factor
 from voxdialog.brain.assistant import TaskAssistant
 from voxdialog.brain.base import Scope
 from voxdialog.brain.llm_brain import LLMBrain
@@ -148,7 +149,7 @@ async def test_agents_naming_the_same_chain_share_it_and_models_load_once(
     assert same.tts is runtime.tts
 
 
-async def test_the_agents_rate_and_volume_reach_the_provider(runtime: Runtime) -> None:
+async def test_the_agents_rate_pitch_and_volume_reach_the_provider(runtime: Runtime) -> None:
     scope = await new_scope(runtime)
     voice = {"voice": "nova", "rate": 1.5, "pitch": 3.0, "volume": 0.5}
     stages = await stages_of(runtime, scope, tts=["other-tts", "piper"], voice=voice)
@@ -158,7 +159,8 @@ async def test_the_agents_rate_and_volume_reach_the_provider(runtime: Runtime) -
     # The pipeline speaks through the chain's per-reply view; the rate must survive it.
     async for _ in reply_tts.for_reply().synthesize("Hello.", voice=VoiceSettings(speed=1.2)):
         pass
-    assert speaker.voices[-1].speed == pytest.approx(1.8)
+    # 1.2 asked x 1.5 the agent's rate, slowed by the pitch factor that resampling restores.
+    assert speaker.voices[-1].speed == pytest.approx(1.8 / pitch_factor(3.0))
     assert speaker.voices[-1].volume == pytest.approx(0.5)
     assert stages.voice == "nova"
     plain = await stages_of(runtime, scope, tts=["other-tts"])
