@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     converse.add_argument("input", type=Path)
     converse.add_argument("--out", type=Path, required=True)
     converse.add_argument("--data-dir", type=Path)
+    converse.add_argument("--agent", help="a stored agent's id or name (default: yours)")
     transcribe = sub.add_parser("transcribe", help="speech to text for a file")
     transcribe.add_argument("input", type=Path)
     say = sub.add_parser("say", help="text to speech into a file")
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             case "converse":
                 from voxdialog.converse import converse
 
-                return asyncio.run(converse(settings, args.input, args.out))
+                return asyncio.run(converse(settings, args.input, args.out, agent=args.agent))
             case "transcribe":
                 return asyncio.run(_transcribe(settings, args.input))
             case "say":

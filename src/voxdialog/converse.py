@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from voxdialog.agents.stages import UnknownAgentError, turn_config
 from voxdialog.audio.codecs import decode_file, encode_file
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
 from voxdialog.pipeline.events import (
@@ -20,14 +21,19 @@ from voxdialog.pipeline.events import (
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.recorder import SessionInfo
 from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.providers.base import VoiceSettings
 from voxdialog.runtime import Runtime
 from voxdialog.settings import Settings
 
 _TURN_TIMEOUT_S = 120.0
 
 
-async def converse(settings: Settings, source: Path, out: Path) -> int:
-    """Hear ``source``, answer into ``out``; print what was heard, said and how long it took."""
+async def converse(settings: Settings, source: Path, out: Path, *, agent: str | None = None) -> int:
+    """Hear ``source``, answer into ``out``; print what was heard, said and how long it took.
+
+    ``agent`` names a stored agent of the local administrator's tenant (id or name); without
+    it the local administrator's default agent answers.
+    """
     limits = settings.limits
     data = await asyncio.to_thread(source.read_bytes)
     clip = decode_file(
@@ -41,6 +47,12 @@ async def converse(settings: Settings, source: Path, out: Path) -> int:
         raise RuntimeError("models are not loaded")
     if runtime.local_scope is None:
         raise RuntimeError("no local user")
+    try:
+        stages = await runtime.agent_for(runtime.local_scope, agent)
+    except UnknownAgentError:
+        await runtime.close()
+        print(f"voxdialog: no agent named {agent!r}", file=sys.stderr)
+        return 2
     done = asyncio.Event()
     heard: list[str] = []
     audio = bytearray()
@@ -67,12 +79,23 @@ async def converse(settings: Settings, source: Path, out: Path) -> int:
 
     session_id = new_id("sess")
     session = VoiceSession(
-        info=SessionInfo(session_id, runtime.local_scope, settings.model_name, client="cli"),
-        config=SessionConfig(transcribe_input=True, speculative_stt=settings.turns.speculative_stt),
+        info=SessionInfo(
+            session_id,
+            runtime.local_scope,
+            settings.model_name,
+            agent=stages.agent_id,
+            client="cli",
+        ),
+        config=SessionConfig(
+            turn=turn_config(stages.turns),
+            transcribe_input=True,
+            speculative_stt=stages.turns.speculative_stt,
+            voice=VoiceSettings(voice=stages.voice or "default"),
+        ),
         vad=runtime.vad.open_stream(PIPELINE_RATE),
-        stt=runtime.stt,
-        tts=runtime.tts,
-        brain=runtime.brain.open_session(runtime.local_scope),
+        stt=stages.stt,
+        tts=stages.tts,
+        brain=stages.brain.open_session(runtime.local_scope),
         emit=on_event,
         recorder=runtime.recorder,
     )
@@ -82,7 +105,7 @@ async def converse(settings: Settings, source: Path, out: Path) -> int:
             tg.create_task(session.run())
             # The file is one turn: follow it with enough silence to end it.
             silence = b"\x00\x00" * (
-                PIPELINE_RATE * (settings.turns.silence_duration_ms + 700) // 1000
+                PIPELINE_RATE * (stages.turns.silence_duration_ms + 700) // 1000
             )
             await session.append_audio(clip.pcm + silence)
             try:
@@ -101,7 +124,7 @@ async def converse(settings: Settings, source: Path, out: Path) -> int:
     await asyncio.to_thread(out.write_bytes, encoded)
     print(f"heard: {' '.join(heard)}")
     print(f"said:  {reply.text}")
-    stages = " ".join(f"{k}={v}" for k, v in sorted(reply.timings.items()))
-    print(f"timings (ms): {stages} total={elapsed:.0f}")
+    timings = " ".join(f"{k}={v}" for k, v in sorted(reply.timings.items()))
+    print(f"timings (ms): {timings} total={elapsed:.0f}")
     print(f"wrote {out} ({len(audio) / 2 / rate:.1f} s)", file=sys.stderr)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,11 @@ import pytest
 
 from tests.conftest import SpeechClip
 from voxdialog.audio.wav import read_wav
+from voxdialog.db.engine import Database
+from voxdialog.db.migrate import migrate
+from voxdialog.db.repos.accounts import ensure_local_admin
+from voxdialog.db.repos.agents import AgentFields, create_agent
+from voxdialog.settings import Settings
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -72,3 +78,32 @@ def test_converse_reports_a_missing_file_clearly(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert "nope.wav" in run.stderr
+
+
+async def _local_agent(data_dir: Path, **fields: object) -> None:
+    """Store an agent for the local administrator of ``data_dir`` (as the API would)."""
+    settings = Settings(data_dir=data_dir)
+    await migrate(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    try:
+        admin = await ensure_local_admin(db)
+        await create_agent(db, admin.scope, AgentFields(**fields))
+    finally:
+        await db.close()
+
+
+def test_converse_answers_as_the_named_agent(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    asyncio.run(_local_agent(data_dir, name="Reader", tools=["list_tasks"]))
+    question = tmp_path / "question.wav"
+    said = voxdialog("say", "Add a task to buy bread.", "--out", str(question), data_dir=tmp_path)
+    assert said.returncode == 0, said.stderr
+    out = str(tmp_path / "answer.wav")
+    run = voxdialog("converse", str(question), "--out", out, "--agent", "reader", data_dir=data_dir)
+    assert run.returncode == 0, run.stderr
+    assert "not set up" in run.stdout
+    unknown = voxdialog(
+        "converse", str(question), "--out", out, "--agent", "nobody", data_dir=data_dir
+    )
+    assert unknown.returncode == 2
+    assert "no agent named 'nobody'" in unknown.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voxdialog.brain.base import Brain
+from voxdialog.pipeline.turns import TurnConfig
 from voxdialog.providers.base import STT, TTS
 from voxdialog.settings import TurnSettings
 
@@ -38,3 +39,15 @@ class AgentStages:
     turns: TurnSettings
     voice: str | None = None
     greeting: str | None = None
+
+
+def turn_config(turns: TurnSettings) -> TurnConfig:
+    """The pipeline's turn taking from an agent's (or the server's) settings."""
+    return TurnConfig(
+        threshold=turns.threshold,
+        prefix_padding_ms=turns.prefix_padding_ms,
+        silence_duration_ms=turns.silence_duration_ms,
+        min_speech_ms=turns.min_speech_ms,
+        max_utterance_ms=int(turns.max_utterance_s * 1000),
+        interrupt_min_speech_ms=turns.interrupt_min_speech_ms,
+    )

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from voxdialog.agents.stages import turn_config
 from voxdialog.audio.formats import WireFormat
 from voxdialog.audio.wire import format_to_ga, parse_ga_format
 from voxdialog.pipeline.session import SessionConfig
@@ -338,14 +339,7 @@ def to_pipeline(session: Mapping[str, Any], base: TurnSettings) -> SessionConfig
     """The pipeline's view of the effective session."""
     audio_in = session["audio"]["input"]
     td = audio_in.get("turn_detection")
-    turn = TurnConfig(
-        threshold=base.threshold,
-        prefix_padding_ms=base.prefix_padding_ms,
-        silence_duration_ms=base.silence_duration_ms,
-        min_speech_ms=base.min_speech_ms,
-        max_utterance_ms=int(base.max_utterance_s * 1000),
-        interrupt_min_speech_ms=base.interrupt_min_speech_ms,
-    )
+    turn = turn_config(base)
     if td is not None and td["type"] == "server_vad":
         turn = TurnConfig(
             threshold=float(td["threshold"]),
