@@ -195,5 +195,8 @@ async def test_health_and_readiness(live_server: LiveServer) -> None:
         page = await http.get("/")
     assert ready["status"] == "ready"
     assert ready["checks"]["database"] == "ok"
+    assert ready["checks"]["cache"] == "memory"
+    assert (ready["checks"]["stt"], ready["checks"]["tts"]) == ("whisper", "piper")
+    assert ready["checks"]["llm"] == "built-in assistant"
     assert page.status_code == 200
     assert "<html" in page.text.lower()

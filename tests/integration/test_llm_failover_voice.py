@@ -241,3 +241,9 @@ async def test_failovers_are_visible_in_metrics(
     assert failovers
     assert float(failovers[0].rsplit(" ", 1)[1]) >= 1
     assert "voxdialog_end_of_speech_to_first_audio_seconds_count" in text
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        ready = (await http.get("/readyz")).json()
+    (chain,) = ready["checks"]["providers"].values()
+    assert chain["stage"] == "llm"
+    assert set(chain["breakers"]) == {"primary", "backup"}
+    assert ready["checks"]["llm"] in ready["checks"]["providers"]

@@ -10,6 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from openai import AsyncOpenAI
 from redis.asyncio import Redis
 
 from tests.integration.realtime_client import collect_until
+from voxdialog.app import create_app
 from voxdialog.settings import RateLimitSettings, Settings
 from voxdialog.testing.databases import (
     create_postgres_database,
@@ -127,3 +129,25 @@ async def test_login_throttling_counts_in_redis(server: BackgroundServer) -> Non
     assert statuses[3:] == [429, 429]
     assert keys  # the counts live in Redis, so every server process shares them
     assert not any(user["email"] in k for k in keys)  # emails are hashed in key names
+
+
+async def test_readiness_checks_postgresql_and_redis(server: BackgroundServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["cache"] == "redis"
+
+
+async def test_an_unreachable_redis_makes_the_server_unready(tmp_path: Path) -> None:
+    # Nothing listens on port 1: the shared cache is down while the database is fine.
+    settings = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0")
+    app = create_app(settings, load_models=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "not_ready"
+    assert ready.json()["checks"]["cache"].startswith("error")
+    assert ready.json()["checks"]["database"] == "ok"

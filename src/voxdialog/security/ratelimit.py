@@ -110,6 +110,14 @@ class RateLimiter(Protocol):
         """Forget everything counted against ``key``."""
         ...
 
+    async def ping(self) -> str:
+        """Where the state lives (``memory`` or ``redis``), once the store has answered.
+
+        Raises:
+            RateLimiterUnavailable: The store cannot be reached.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Release the store's resources."""
         ...
@@ -160,6 +168,10 @@ class MemoryRateLimiter:
     async def reset(self, key: str) -> None:
         """Forget everything counted against ``key``."""
         self._tats.pop(key, None)
+
+    async def ping(self) -> str:
+        """Always there: it is this process's memory."""
+        return "memory"
 
     async def aclose(self) -> None:
         """Drop all state."""
@@ -227,6 +239,18 @@ class RedisRateLimiter:
             await self._redis.delete(self._prefix + key)
         except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
             raise RateLimiterUnavailable("the Redis rate limit store is unreachable") from exc
+
+    async def ping(self) -> str:
+        """Ask Redis for a PONG.
+
+        Raises:
+            RateLimiterUnavailable: Redis cannot be reached or timed out.
+        """
+        try:
+            await self._redis.ping()
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            raise RateLimiterUnavailable("the Redis rate limit store is unreachable") from exc
+        return "redis"
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -10,6 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from voxdialog.api.deps import RuntimeDep
+from voxdialog.observability.snapshot import providers_snapshot
+from voxdialog.runtime import Runtime
+from voxdialog.security.ratelimit import RateLimiterUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -28,21 +31,53 @@ async def metrics() -> Response:
 
 @router.get("/readyz", response_model=None)
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Database reachable and models loaded."""
-    checks: dict[str, Any] = {}
+    """Ready when the database and the shared cache answer and the local models are loaded.
+
+    The checks also show each stage's provider and every fallback chain's members with their
+    circuit breakers (``closed``, ``open``, ``half_open``): an open breaker does not make the
+    server unready (the chain answers with the next provider) but is reported as degraded.
+    """
+    checks: dict[str, Any] = {"database": await _database(runtime), "cache": await _cache(runtime)}
+    stages = {"vad": runtime.vad, "stt": runtime.stt, "tts": runtime.tts}
+    for stage, provider in stages.items():
+        checks[stage] = provider.info.name if provider is not None else "not loaded"
+    checks["llm"] = runtime.llm.info.name if runtime.llm is not None else "built-in assistant"
+    chains = providers_snapshot(runtime.assembly.chains, {}).chains
+    checks["providers"] = {
+        chain.name: {
+            "stage": chain.stage,
+            "available": chain.available,
+            "breakers": {member.name: member.breaker for member in chain.providers},
+        }
+        for chain in chains
+    }
+    checks["sessions"] = len(runtime.sessions.active)
+    ready = (
+        checks["database"] == "ok"
+        and not str(checks["cache"]).startswith("error")
+        and all(p is not None for p in stages.values())
+    )
+    degraded = any(
+        breaker != "closed"
+        for chain in checks["providers"].values()
+        for breaker in chain["breakers"].values()
+    )
+    status = "not_ready" if not ready else "degraded" if degraded else "ready"
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
+
+
+async def _database(runtime: Runtime) -> str:
     try:
         async with runtime.db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
     except Exception as e:
-        checks["database"] = f"error: {type(e).__name__}"
-    for stage, provider in (("vad", runtime.vad), ("stt", runtime.stt), ("tts", runtime.tts)):
-        checks[stage] = provider.info.name if provider is not None else "not loaded"
-    ready = checks["database"] == "ok" and all(
-        p is not None for p in (runtime.vad, runtime.stt, runtime.tts)
-    )
-    checks["sessions"] = len(runtime.sessions.active)
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+        return f"error: {type(e).__name__}"
+    return "ok"
+
+
+async def _cache(runtime: Runtime) -> str:
+    """Where rate limits and spent tickets live: ``memory``, ``redis``, or the error."""
+    try:
+        return await runtime.limiter.ping()
+    except RateLimiterUnavailable:
+        return "error: redis unreachable"
