@@ -49,6 +49,12 @@ class Conversation:
         """The item with ``item_id``, if present."""
         return next((i for i in self._items if i.id == item_id), None)
 
+    def last_message(self, role: str) -> Item | None:
+        """The newest message item of ``role`` (``user`` or ``assistant``)."""
+        return next(
+            (i for i in reversed(self._items) if i.type == "message" and i.role == role), None
+        )
+
     def last_id(self) -> str | None:
         """Id of the newest item."""
         return self._items[-1].id if self._items else None

@@ -19,32 +19,23 @@ from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
 from voxdialog.brain.base import (
     BrainSession,
     BrainTurn,
-    ClientToolCall,
     CommandOutcome,
     HistoryMessage,
 )
 from voxdialog.observability.logging import log_context
 from voxdialog.observability.metrics import (
     AUDIO_FRAMES_DROPPED,
-    BARGE_INS,
     DROP_BUFFER_FULL,
-    TURNS,
     observe_stage_timings,
 )
-from voxdialog.observability.stages import FirstAudioTimer
 from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.pipeline.conversation import Conversation, Item
 from voxdialog.pipeline.events import (
-    FunctionCallAdded,
     InputCleared,
     InputCommitted,
     ItemAdded,
     ItemDeleted,
     ItemTruncated,
-    ResponseAudio,
-    ResponseEnded,
-    ResponseStarted,
-    ResponseText,
     SessionEvent,
     SessionProblem,
     SpeechStarted,
@@ -54,15 +45,8 @@ from voxdialog.pipeline.events import (
 )
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo, TurnRecorder
-from voxdialog.pipeline.reply import (
-    AudioOut,
-    OutcomeOut,
-    ReplyProgress,
-    ScriptedLine,
-    TextOut,
-    ToolCallOut,
-    run_reply,
-)
+from voxdialog.pipeline.reply import ScriptedLine
+from voxdialog.pipeline.responder import ReplyPlan, Responder
 from voxdialog.pipeline.turns import (
     SilenceBegan,
     SpeechResumed,
@@ -125,16 +109,6 @@ class ResponseOptions:
     say: str | None = None
 
 
-@dataclass(slots=True)
-class _Active:
-    response_id: str
-    item: Item
-    progress: ReplyProgress
-    task: asyncio.Task[None] | None = None
-    calls: list[Item] = field(default_factory=list)
-    tts_timer: FirstAudioTimer | None = None
-
-
 class VoiceSession:
     """The per-session pipeline. Call ``run()`` in a task; feed it with the other methods."""
 
@@ -173,10 +147,13 @@ class VoiceSession:
         self._item_id: str | None = None
         self._speculation: tuple[int, asyncio.Task[Transcript | ProviderError]] | None = None
         self._transcripts: dict[str, asyncio.Task[None]] = {}
-        self._active: _Active | None = None
-        self._progress: dict[str, ReplyProgress] = {}
-        self._playback_start = 0.0
-        self._audible_until = 0.0
+        self._responder = Responder(
+            conversation=self.conversation,
+            emit=emit,
+            clock=self._clock,
+            record_message=self._record_message,
+            record_command=self._record_command,
+        )
         self._speech_end_wall: dict[str, float] = {}
         self._last_voiced_wall = 0.0
         self._tg: asyncio.TaskGroup | None = None
@@ -195,8 +172,7 @@ class VoiceSession:
                 await self._closed.wait()
                 for task in list(self._transcripts.values()):
                     task.cancel()
-                if self._active and self._active.task:
-                    self._active.task.cancel()
+                self._responder.abandon()
                 if self._speculation:
                     self._speculation[1].cancel()
         finally:
@@ -223,7 +199,7 @@ class VoiceSession:
         return (
             not self._prior
             and not len(self.conversation)
-            and self._active is None
+            and self._responder.active is None
             and not self._detector.speaking
             and not self._manual
         )
@@ -250,7 +226,7 @@ class VoiceSession:
     @property
     def response_active(self) -> bool:
         """Whether a response is being generated."""
-        return self._active is not None
+        return self._responder.active is not None
 
     # --- input audio ----------------------------------------------------------------------
 
@@ -292,23 +268,11 @@ class VoiceSession:
                 await self._turn_ended(ended)
 
     def _agent_audible(self) -> bool:
-        return self._active is not None or self._clock.now() < self._audible_until
+        return self._responder.audible()
 
     async def _barge_in(self) -> None:
-        if not self.config.interrupt_response:
-            return
-        if self._active is not None:
-            await self._cancel_active("turn_detected")
-        elif self._clock.now() < self._audible_until:
-            # Generation had finished but the client is still playing it: cut the stored text
-            # to what was heard so far (a client truncate, if it comes, refines this).
-            last = self._last_assistant()
-            if last is not None and last.id in self._progress:
-                played = (self._clock.now() - self._playback_start) * 1000
-                last.text = self._progress[last.id].text_heard(played)
-                last.status = "incomplete"
-                await self._record_message(last)
-            self._audible_until = 0.0
+        if self.config.interrupt_response:
+            await self._responder.interrupt()
 
     def _start_speculation(self, clip: bytes) -> None:
         if not self.config.speculative_stt or self._tg is None:
@@ -437,14 +401,7 @@ class VoiceSession:
                 )
             )
             return
-        if self._active is not None and self._active.item.id == item_id:
-            await self._cancel_active("client_cancelled")
-        progress = self._progress.get(item_id)
-        if progress is not None:
-            item.text = progress.text_heard(audio_end_ms)
-        item.audio_ms = audio_end_ms
-        item.status = "incomplete"
-        self._audible_until = 0.0
+        await self._responder.truncate(item, audio_end_ms)
         await self._emit(ItemTruncated(item_id, audio_end_ms))
         await self._record_message(item)
 
@@ -453,12 +410,13 @@ class VoiceSession:
     ) -> None:
         """``response.create`` (or a turn's automatic response)."""
         await self._running.wait()
-        if self._active is not None:
+        active = self._responder.active
+        if active is not None:
             await self._emit(
                 SessionProblem(
                     "conversation_already_has_active_response",
                     f"Conversation already has an active response in progress: "
-                    f"{self._active.response_id}. Wait until the response is finished before "
+                    f"{active.response_id}. Wait until the response is finished before "
                     "creating a new one.",
                     event_id=event_id,
                 )
@@ -466,26 +424,18 @@ class VoiceSession:
             return
         options = options or ResponseOptions()
         audio = self.config.output_audio if options.output_audio is None else options.output_audio
-        item = Item(
-            id=new_id("item"),
-            role="assistant",
-            kind="output_audio" if audio else "output_text",
-            status="in_progress",
-            text="",
-        )
-        active = _Active(new_id("resp"), item, ReplyProgress())
-        self._active = active
-        user = self._last_user()
-        active.task = self._spawn(
-            self._respond(active, options, audio),
+        response = self._responder.begin(audio=audio)
+        user = self.conversation.last_message("user")
+        response.task = self._spawn(
+            self._responder.run(response, lambda: self._plan(options, audio=audio)),
             turn_id=user.id if user else None,
-            response_id=active.response_id,
+            response_id=response.response_id,
         )
 
     async def cancel_response(self, *, event_id: str | None = None) -> None:
         """``response.cancel``."""
         await self._running.wait()
-        if self._active is None:
+        if self._responder.active is None:
             await self._emit(
                 SessionProblem(
                     "response_cancel_not_active",
@@ -494,7 +444,7 @@ class VoiceSession:
                 )
             )
             return
-        await self._cancel_active("client_cancelled")
+        await self._responder.cancel("client_cancelled")
 
     # --- the turn -------------------------------------------------------------------------
 
@@ -579,96 +529,36 @@ class VoiceSession:
             prompt=self.config.transcription_prompt,
         )
 
-    async def _respond(self, active: _Active, options: ResponseOptions, audio: bool) -> None:
-        # Answer only once every committed user turn has its transcript.
+    async def _plan(self, options: ResponseOptions, *, audio: bool) -> ReplyPlan:
+        """What a response answers, once every committed user turn has its transcript."""
         pending = [t for t in self._transcripts.values() if t is not asyncio.current_task()]
         if pending:
             await asyncio.wait(pending)
-        item = active.item
-        user = self._last_user()
+        user = self.conversation.last_message("user")
         history = (*self._prior, *self.conversation.history())[-_HISTORY_LIMIT:]
         # What came after the user's message (client tool calls and their outputs) follows it.
         last_user = max((n for n, m in enumerate(history) if m.role == "user"), default=None)
         before = history if last_user is None else history[:last_user]
         after = () if last_user is None else history[last_user + 1 :]
-        if options.in_conversation:
-            self.conversation.add(item)
-        await self._emit(ResponseStarted(active.response_id, item, audio))
-        voice = options.voice or self.config.voice
         instructions = (
             options.instructions if options.instructions is not None else self.config.instructions
         )
-        tools = options.tools if options.tools is not None else self.config.tools
         turn = BrainTurn(
             text=user.text or "" if user else "",
             history=before,
             instructions=instructions,
-            client_tools=tools,
+            client_tools=options.tools if options.tools is not None else self.config.tools,
             followups=after,
         )
-        self._progress[item.id] = active.progress
-        while len(self._progress) > 8:
-            self._progress.pop(next(iter(self._progress)))
-        try:
-            await self._stream_reply(
-                active, turn, options, voice=voice if audio else None, user=user
-            )
-        except ProviderError as e:
-            log.warning(
-                "response failed", extra={"session_id": self.info.session_id, "error": str(e)}
-            )
-            await self._end_active(active, "failed", error=str(e))
-            return
-        await self._end_active(active, "completed")
-
-    async def _stream_reply(
-        self,
-        active: _Active,
-        turn: BrainTurn,
-        options: ResponseOptions,
-        *,
-        voice: VoiceSettings | None,
-        user: Item | None,
-    ) -> None:
-        item = active.item
-        first_audio = True
-        active.tts_timer = FirstAudioTimer(self._reply_tts()) if voice else None
-        brain = self._brain if options.say is None else ScriptedLine(options.say)
-        async for out in run_reply(
-            brain,
-            turn,
-            tts=active.tts_timer,
-            voice=voice or VoiceSettings(),
-            progress=active.progress,
-        ):
-            match out:
-                case TextOut(text=text):
-                    item.text = (item.text or "") + text
-                    await self._emit(ResponseText(active.response_id, item.id, text))
-                case AudioOut(chunk=chunk):
-                    now = self._clock.now()
-                    if first_audio:
-                        first_audio = False
-                        self._playback_start = max(now, self._audible_until)
-                        self._note_first_audio(active, user, now)
-                    item.audio_ms += chunk.duration_ms
-                    self._audible_until = self._playback_start + item.audio_ms / 1000
-                    await self._emit(ResponseAudio(active.response_id, item.id, chunk))
-                case ToolCallOut(call=call):
-                    await self._add_call(active, call, in_conversation=True)
-                case OutcomeOut(outcome=outcome) if outcome.entities.get("llm_error"):
-                    # The person still hears an answer (fallback or apology); the client also
-                    # learns that the language model could not be reached.
-                    await self._emit(
-                        SessionProblem(
-                            "llm_unavailable",
-                            "The language model could not be reached; the answer came without it.",
-                            type="server_error",
-                        )
-                    )
-                    await self._record_command(user, outcome)
-                case OutcomeOut(outcome=outcome):
-                    await self._record_command(user, outcome)
+        return ReplyPlan(
+            turn=turn,
+            brain=self._brain if options.say is None else ScriptedLine(options.say),
+            tts=self._reply_tts() if audio else None,
+            voice=options.voice or self.config.voice,
+            user=user,
+            speech_ended_at=self._speech_end_wall.pop(user.id, None) if user else None,
+            in_conversation=options.in_conversation,
+        )
 
     async def _record_command(self, user: Item | None, outcome: CommandOutcome) -> None:
         if self._recorder and user is not None:
@@ -676,79 +566,11 @@ class VoiceSession:
                 self._recorder.command(self.info.session_id, user.id, user.text or "", outcome)
             )
 
-    async def _add_call(
-        self, active: _Active, call: ClientToolCall, *, in_conversation: bool
-    ) -> None:
-        item = Item(
-            id=new_id("item"),
-            type="function_call",
-            role="assistant",
-            kind="function_call",
-            call_id=call.call_id,
-            name=call.name,
-            arguments=call.arguments,
-        )
-        if in_conversation:
-            self.conversation.add(item)
-        active.calls.append(item)
-        await self._emit(FunctionCallAdded(active.response_id, item))
-
     def _reply_tts(self) -> TTS:
         # A provider chain may hand out a per-reply view that keeps one voice for the reply.
         for_reply = getattr(self._tts, "for_reply", None)
         tts: TTS = for_reply() if callable(for_reply) else self._tts
         return tts
-
-    def _note_first_audio(self, active: _Active, user: Item | None, now: float) -> None:
-        timings: dict[str, float] = {}
-        if user is not None and user.id in self._speech_end_wall:
-            end = self._speech_end_wall.pop(user.id)
-            timings["end_of_speech_to_first_audio_ms"] = round((now - end) * 1000, 1)
-        active.item.timings = timings
-
-    async def _cancel_active(self, reason: str) -> None:
-        active = self._active
-        if active is None or active.task is None:
-            return
-        if reason == "turn_detected":
-            BARGE_INS.inc()
-        active.task.cancel()
-        await asyncio.wait([active.task])
-        if self._active is active:
-            await self._end_active(active, "cancelled", reason=reason)
-
-    async def _end_active(
-        self, active: _Active, status: str, *, reason: str | None = None, error: str | None = None
-    ) -> None:
-        if self._active is not active:
-            return
-        self._active = None
-        TURNS.labels(status).inc()
-        item = active.item
-        item.status = "completed" if status == "completed" else "incomplete"
-        item.text = active.progress.text_sent
-        timings = dict(item.timings)
-        p = active.progress
-        timer = active.tts_timer
-        for key, value in (
-            ("brain_first_ms", p.brain_first_ms),
-            ("tts_first_audio_ms", p.tts_first_audio_ms),
-            ("tts_first_chunk_ms", timer.first_chunk_ms if timer else None),
-        ):
-            if value is not None:
-                timings[key] = round(value, 1)
-        item.timings = timings
-        observe_stage_timings(timings)
-        if not item.text and not item.audio_ms:
-            # A response that only called tools leaves no empty message behind.
-            self.conversation.delete(item.id)
-        await self._emit(
-            ResponseEnded(
-                active.response_id, item, status, reason, error, calls=tuple(active.calls)
-            )
-        )
-        if item.text:
-            await self._record_message(item)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -782,26 +604,6 @@ class VoiceSession:
         with_audio = [i for i in self.conversation if i.audio is not None]
         for item in with_audio[:-_KEPT_TURNS]:
             item.audio = None
-
-    def _last_user(self) -> Item | None:
-        return next(
-            (
-                i
-                for i in reversed(list(self.conversation))
-                if i.type == "message" and i.role == "user"
-            ),
-            None,
-        )
-
-    def _last_assistant(self) -> Item | None:
-        return next(
-            (
-                i
-                for i in reversed(list(self.conversation))
-                if i.type == "message" and i.role == "assistant"
-            ),
-            None,
-        )
 
     async def _record_message(self, item: Item) -> None:
         if self._recorder is None or item.text is None:
