@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voxdialog.observability.metrics import ACTIVE_SESSIONS
@@ -26,6 +28,10 @@ class LiveSession:
     state: str = "listening"
     turns: int = 0
     last_turn_ms: float | None = None
+    #: Set by the connection: asks it to end because the conversation continues elsewhere.
+    take_over: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    #: Set once the session is gone from the registry.
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
     @property
     def duration_s(self) -> float:
@@ -77,8 +83,32 @@ class LiveSessions:
 
     def remove(self, session_id: str) -> None:
         """Forget a session."""
-        self.sessions.pop(session_id, None)
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            session.ended.set()
         ACTIVE_SESSIONS.set(len(self.sessions))
+
+    async def take_over(self, session_id: str, user_id: str, *, timeout_s: float) -> bool:
+        """End ``user_id``'s open session ``session_id`` so a reconnect can continue it.
+
+        A client that reconnects after a dropped socket is usually faster than the server at
+        noticing the drop (a half-open socket may stay "open" until its idle timeout): the new
+        connection wins. Returns True once the id is free, False if it belongs to another user
+        or does not close within ``timeout_s``.
+        """
+        old = self.sessions.get(session_id)
+        if old is None:
+            return True
+        if old.user_id != user_id:
+            return False
+        if old.take_over is not None:
+            old.take_over()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await old.ended.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def visible_to(self, tenant_id: str | None) -> list[LiveSession]:
         """Open sessions of one tenant (every tenant when None), oldest first."""

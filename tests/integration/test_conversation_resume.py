@@ -86,3 +86,29 @@ async def test_another_users_conversation_cannot_be_resumed(server: BackgroundSe
     ) as conn:
         events = await collect_until(conn, {"error"}, timeout=30)
     assert events[-1].error.code == "conversation_not_found"
+
+
+async def test_a_reconnect_takes_over_a_conversation_whose_old_socket_is_still_open(
+    server: BackgroundServer, llm: FakeOpenAIServer
+) -> None:
+    llm.replies.extend([ChatReply(text="Noted, the boat is blue."), ChatReply(text="Blue.")])
+    api = _client(server)
+    async with api.realtime.connect(model="local-voice") as old:
+        await old.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+        created = await collect_until(old, {"session.updated"}, timeout=30)
+        session_id = next(e for e in created if e.type == "session.created").session.id
+        await _say(old, "My boat is blue.")
+        # The old socket has not been closed (a dropped network looks like this to the server).
+        async with api.realtime.connect(
+            model="local-voice", extra_query={"conversation": session_id}
+        ) as new:
+            started = await collect_until(new, {"session.created"}, timeout=30)
+            ended = await collect_until(old, {"error"}, timeout=30)
+            await new.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+            await collect_until(new, {"session.updated"}, timeout=30)
+            await _say(new, "What colour is my boat?")
+    assert started[-1].session.id == session_id
+    assert ended[-1].error.code == "session_taken_over"
+    texts = [m.get("content") for m in _sent_messages(llm)]
+    assert "My boat is blue." in texts
+    assert texts[-1] == "What colour is my boat?"

@@ -47,3 +47,22 @@ def test_admins_see_their_tenant_or_everything() -> None:
     live.add(_session("b", user="u2", tenant="t2"))
     assert [s.session_id for s in live.visible_to("t1")] == ["a"]
     assert {s.session_id for s in live.visible_to(None)} == {"a", "b"}
+
+
+async def test_the_same_user_takes_over_an_open_session_once_it_has_ended() -> None:
+    live = LiveSessions(limit=10)
+    old = _session("a")
+    # The connection ends when asked, as a RealtimeConnection does.
+    old.take_over = lambda: live.remove("a")
+    live.add(old)
+    assert await live.take_over("a", "u1", timeout_s=1.0)
+    assert live.active == set()
+    assert await live.take_over("never-open", "u1", timeout_s=1.0)
+
+
+async def test_another_user_or_a_session_that_will_not_end_is_not_taken_over() -> None:
+    live = LiveSessions(limit=10)
+    live.add(_session("a", user="u1"))
+    assert not await live.take_over("a", "u2", timeout_s=1.0)
+    assert not await live.take_over("a", "u1", timeout_s=0.05)
+    assert live.active == {"a"}

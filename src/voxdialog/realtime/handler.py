@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import WebSocket, WebSocketDisconnect
 
@@ -58,6 +58,8 @@ _AUTH_DEADLINE_S = 5.0
 # A greeting waits this long for the client's first session.update (its voice, format and
 # agent), then is spoken anyway.
 _GREETING_GRACE_S = 0.5
+# How long a reconnect waits for the old connection of its conversation to wind down.
+_TAKEOVER_S = 5.0
 
 
 def _credential(ws: WebSocket) -> tuple[str | None, str | None]:
@@ -166,9 +168,16 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
     if resumed:
         # A reconnect continues its conversation: same id, context from the cache or store.
         stored = await get_session(runtime.db, principal.scope, resumed)
-        if stored is None or resumed in runtime.sessions.active:
+        if stored is None:
             await _refuse(
                 ws, subprotocol, "conversation_not_found", "No such conversation to resume.", 4004
+            )
+            return
+        if not await runtime.sessions.take_over(
+            resumed, principal.scope.user_id, timeout_s=_TAKEOVER_S
+        ):
+            await _refuse(
+                ws, subprotocol, "conversation_busy", "This conversation is open elsewhere.", 4009
             )
             return
         session_id = resumed
@@ -221,6 +230,10 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
         runtime.sessions.remove(session_id)
 
 
+class _SessionEnded(ConnectionError):
+    """The server ended the session (sign-in revoked, conversation taken over)."""
+
+
 class RealtimeConnection:
     """One accepted Realtime socket and its VoiceSession."""
 
@@ -244,6 +257,8 @@ class RealtimeConnection:
         self.principal = principal
         self.live = live
         self.agent = agent
+        self._taken_over = asyncio.Event()
+        live.take_over = self._taken_over.set
         # A new conversation opens with the agent's greeting; a resumed one goes on quietly.
         self._greeting_due = kind == "realtime" and not resumed and not prior
         settings = runtime.settings
@@ -300,6 +315,7 @@ class RealtimeConnection:
                 tg.create_task(self.voice.run())
                 writer = tg.create_task(self._write())
                 watcher = tg.create_task(self._watch_access(writer))
+                handover = tg.create_task(self._watch_takeover(writer))
                 greeter = tg.create_task(self._greet(after_s=_GREETING_GRACE_S))
                 try:
                     await self._read()
@@ -309,6 +325,7 @@ class RealtimeConnection:
                     if not self._dead:
                         await self._outbox.put(None)
                     watcher.cancel()
+                    handover.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await writer
         except* (WebSocketDisconnect, ConnectionError):
@@ -361,17 +378,33 @@ class RealtimeConnection:
         while True:
             await asyncio.sleep(period)
             if not await auth.still_valid(self.principal):
-                await self.send(
-                    error_event("session_revoked", "Your sign-in ended; reconnect to go on.")
+                await self._end_with(
+                    writer, "session_revoked", "Your sign-in ended; reconnect to go on.", 1008
                 )
-                await self._outbox.put(None)
-                # Let the writer deliver the error first, then close.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(writer), 2.0)
-                self._dead = True
-                with contextlib.suppress(RuntimeError, ConnectionError):
-                    await self.ws.close(code=1008, reason="session_revoked")
-                return
+
+    async def _watch_takeover(self, writer: asyncio.Task[None]) -> None:
+        # A reconnect of the same user continues this conversation on its own socket.
+        await self._taken_over.wait()
+        await self._end_with(
+            writer, "session_taken_over", "This conversation continues on another connection.", 4009
+        )
+
+    async def _end_with(
+        self, writer: asyncio.Task[None], code: str, message: str, close_code: int
+    ) -> NoReturn:
+        """Tell the client why, let the writer deliver it, close the socket, end the session.
+
+        Raising ends the reader too, even when the peer is gone without a word (a half-open
+        socket would otherwise keep it waiting until the idle timeout).
+        """
+        await self.send(error_event(code, message))
+        await self._outbox.put(None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer), 2.0)
+        self._dead = True
+        with contextlib.suppress(RuntimeError, ConnectionError):
+            await self.ws.close(code=close_code, reason=code)
+        raise _SessionEnded(code)
 
     async def _read(self) -> None:
         deadline = time.monotonic() + self.limits.max_session_s
