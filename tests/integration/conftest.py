@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,24 @@ class LiveServer:
     settings: Settings
 
 
+@contextmanager
+def serving(settings: Settings) -> Iterator[LiveServer]:
+    """Run the server for ``settings`` (a free port, a data dir of its own) in-process, on a
+    background thread, until the block ends."""
+    server = BackgroundServer(settings)
+    server.start()
+    try:
+        yield LiveServer(
+            base_url=server.base_url,
+            ws_url=server.ws_url,
+            api_key=server.api_key,
+            data_dir=settings.data_dir,
+            settings=settings,
+        )
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Start the server in-process on a background thread, with a data dir of its own."""
@@ -38,13 +57,5 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             register_per_ip=10_000, login_per_ip=10_000, per_ip=100_000, ws_per_user=100
         ),
     )
-    server = BackgroundServer(settings)
-    server.start()
-    yield LiveServer(
-        base_url=server.base_url,
-        ws_url=server.ws_url,
-        api_key=server.api_key,
-        data_dir=data_dir,
-        settings=settings,
-    )
-    server.stop()
+    with serving(settings) as server:
+        yield server

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.conftest import LiveServer
+from tests.integration.conftest import LiveServer, serving
 from voxdialog.settings import RateLimitSettings, Settings
-from voxdialog.testing.server import BackgroundServer, free_port
+from voxdialog.testing.server import free_port
 
 #: Writes one line to the terminal, past pytest's output capture.
 Report = Callable[[str], None]
@@ -28,18 +28,8 @@ def security_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
         port=free_port(),
         rate_limits=RateLimitSettings(enabled=False),
     )
-    server = BackgroundServer(settings)
-    server.start()
-    try:
-        yield LiveServer(
-            base_url=server.base_url,
-            ws_url=server.ws_url,
-            api_key=server.api_key,
-            data_dir=data_dir,
-            settings=settings,
-        )
-    finally:
-        server.stop()
+    with serving(settings) as server:
+        yield server
 
 
 @pytest.fixture

@@ -248,6 +248,21 @@ class _SessionFields(BaseModel):
     status: str = Field(description="active, ended or interrupted (the server restarted).")
     message_count: int
 
+    @staticmethod
+    def _summary_fields(summary: SessionSummary) -> dict[str, Any]:
+        """The fields every view of a session takes from the store's summary."""
+        stored = summary.session
+        return {
+            "id": stored.id,
+            "agent": stored.agent,
+            "model": stored.model,
+            "client": stored.client,
+            "started_at": stored.started_at,
+            "ended_at": stored.ended_at,
+            "status": stored.status,
+            "message_count": summary.message_count,
+        }
+
 
 class ConversationOut(_SessionFields):
     """A conversation (one voice session) as listed."""
@@ -258,18 +273,7 @@ class ConversationOut(_SessionFields):
     @classmethod
     def of(cls, summary: SessionSummary) -> ConversationOut:
         """From the store's summary."""
-        stored = summary.session
-        return cls(
-            id=stored.id,
-            agent=stored.agent,
-            model=stored.model,
-            client=stored.client,
-            started_at=stored.started_at,
-            ended_at=stored.ended_at,
-            status=stored.status,
-            message_count=summary.message_count,
-            title=conversation_title(summary.opening),
-        )
+        return cls(**cls._summary_fields(summary), title=conversation_title(summary.opening))
 
 
 class MessageOut(BaseModel):
@@ -348,18 +352,7 @@ class VoiceSessionOut(_SessionFields):
     @classmethod
     def of(cls, summary: SessionSummary) -> VoiceSessionOut:
         """From the store's summary."""
-        stored = summary.session
-        return cls(
-            id=stored.id,
-            agent=stored.agent,
-            model=stored.model,
-            client=stored.client,
-            started_at=stored.started_at,
-            ended_at=stored.ended_at,
-            status=stored.status,
-            message_count=summary.message_count,
-            command_count=summary.command_count,
-        )
+        return cls(**cls._summary_fields(summary), command_count=summary.command_count)
 
 
 class ConversationExport(BaseModel):

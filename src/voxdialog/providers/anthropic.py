@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any
 
 import httpx
 
@@ -15,13 +15,9 @@ from voxdialog.providers.base import (
     ChatRequest,
     ProviderError,
     ProviderInfo,
-    ProviderTimeout,
 )
-from voxdialog.providers.openai_compat.http import is_retryable_status, parse_retry_after
-from voxdialog.providers.pool import LoopClient, transport_error
+from voxdialog.providers.pool import StreamingPost, refusal, sse_events
 from voxdialog.settings import ProviderSettings
-
-_T = TypeVar("_T")
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -179,28 +175,6 @@ class _EventTranslator:
         return []
 
 
-async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """``(event, data)`` pairs from a server-sent-events body."""
-    event = ""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if data or event:
-                yield event, "\n".join(data)
-            event, data = "", []
-        elif line.startswith(":"):
-            continue
-        else:
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                event = value
-            elif field == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
-
-
 class AnthropicLLM:
     """An ``LLM`` speaking the Anthropic Messages API (streaming, tools, cancellable).
 
@@ -220,22 +194,21 @@ class AnthropicLLM:
         self._max_tokens = max_tokens
         base = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
         self.url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
-        self._headers = {
+        headers = {
             "anthropic-version": API_VERSION,
             "content-type": "application/json",
             "accept": "text/event-stream",
         }
         if (key := settings.key()) is not None:
-            self._headers["x-api-key"] = key
-        self._headers.update(settings.headers)
-        self._pool = LoopClient(settings)
-
-    def _client(self) -> httpx.AsyncClient:
-        return self._pool.get()
+            headers["x-api-key"] = key
+        headers.update(settings.headers)
+        self._post = StreamingPost(
+            settings, name=name, url=self.url, headers=headers, awaited="first token"
+        )
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._pool.aclose()
+        await self._post.aclose()
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream the answer to ``request``; cancel (or close) the iteration to abort it.
@@ -248,49 +221,20 @@ class AnthropicLLM:
         body = messages_body(
             request, model=self._settings.model, default_max_tokens=self._max_tokens
         )
-        client = self._client()
-        deadline: float | None = asyncio.get_running_loop().time() + self._settings.timeout_s
-        http_request = client.build_request("POST", self.url, json=body, headers=self._headers)
-        response = await self._guard(client.send(http_request, stream=True), deadline)
-        try:
-            if response.status_code != 200:
-                raise await self._guard(self._status_error(response), deadline)
-            deltas = self._deltas(response)
-            try:
-                while (delta := await self._guard(anext(deltas, None), deadline)) is not None:
-                    deadline = None  # after the first token, httpx's read timeout limits stalls
-                    yield delta
-            finally:
-                await deltas.aclose()
-        finally:
-            await response.aclose()
-
-    async def _guard(self, step: Awaitable[_T], deadline: float | None) -> _T:
-        """Await ``step`` before ``deadline``, mapping transport failures to ProviderErrors."""
-        name = self.info.name
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await step
-        except TimeoutError as e:
-            raise ProviderTimeout(
-                f"{name}: no first token within {self._settings.timeout_s:g} s"
-            ) from e
-        except httpx.TransportError as e:
-            raise transport_error(name, e) from e
+        async with aclosing(self._post.stream(body, self._deltas)) as deltas:
+            async for delta in deltas:
+                yield delta
 
     async def _status_error(self, response: httpx.Response) -> ProviderError:
-        status = response.status_code
         error_type, message = _error_detail(await response.aread())
-        return ProviderError(
-            f"{self.info.name}: HTTP {status} {error_type}: {message}",
-            retryable=is_retryable_status(status),
-            status=status,
-            retry_after_s=parse_retry_after(response.headers),
-        )
+        status = response.status_code
+        return refusal(response, f"{self.info.name}: HTTP {status} {error_type}: {message}")
 
     async def _deltas(self, response: httpx.Response) -> AsyncGenerator[ChatDelta, None]:
+        if response.status_code != 200:
+            raise await self._status_error(response)
         translator = _EventTranslator(self.info.name)
-        async for event, data in _sse_events(response):
+        async for event, data in sse_events(response):
             try:
                 deltas = translator.feed(event, data)
             except (ValueError, KeyError, TypeError, AttributeError) as e:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any
 
 import httpx
 
@@ -14,13 +14,9 @@ from voxdialog.providers.base import (
     ChatRequest,
     ProviderError,
     ProviderInfo,
-    ProviderTimeout,
 )
-from voxdialog.providers.openai_compat.http import is_retryable_status, parse_retry_after
-from voxdialog.providers.pool import LoopClient, transport_error
+from voxdialog.providers.pool import StreamingPost, refusal, sse_events
 from voxdialog.settings import ProviderSettings
-
-_T = TypeVar("_T")
 
 #: Media types whose body is one JSON value per line.
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
@@ -66,26 +62,6 @@ def reply_text(payload: object) -> str | None:
     return None
 
 
-async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """``(event, data)`` pairs from a server-sent-events body."""
-    event = ""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if data or event:
-                yield event, "\n".join(data)
-            event, data = "", []
-        elif not line.startswith(":"):
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                event = value
-            elif field == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
-
-
 def _json_or_none(text: str) -> object:
     try:
         return json.loads(text)
@@ -120,21 +96,20 @@ class WebhookLLM:
         self.info = ProviderInfo(name=name, model=settings.model or "webhook", streaming=True)
         self.url = settings.base_url
         self._settings = settings
-        self._headers = {
+        headers = {
             "content-type": "application/json",
             "accept": "application/json, application/x-ndjson, text/event-stream, text/plain",
         }
         if (key := settings.key()) is not None:
-            self._headers["authorization"] = f"Bearer {key}"
-        self._headers.update(settings.headers)
-        self._pool = LoopClient(settings)
-
-    def _client(self) -> httpx.AsyncClient:
-        return self._pool.get()
+            headers["authorization"] = f"Bearer {key}"
+        headers.update(settings.headers)
+        self._post = StreamingPost(
+            settings, name=name, url=self.url, headers=headers, awaited="answer"
+        )
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._pool.aclose()
+        await self._post.aclose()
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream the webhook's answer to ``request``; cancel the iteration to abort it.
@@ -146,45 +121,15 @@ class WebhookLLM:
                 workflow error, or answered something that holds no text.
         """
         body = webhook_body(request, model=self._settings.model)
-        client = self._client()
-        deadline: float | None = asyncio.get_running_loop().time() + self._settings.timeout_s
-        http_request = client.build_request("POST", self.url, json=body, headers=self._headers)
-        response = await self._guard(client.send(http_request, stream=True), deadline)
-        try:
-            if not response.is_success:
-                raise await self._guard(self._status_error(response), deadline)
-            texts = self._texts(response)
-            try:
-                while (text := await self._guard(anext(texts, None), deadline)) is not None:
-                    deadline = None  # after the first text, httpx's read timeout limits stalls
-                    yield ChatDelta(text=text)
-            finally:
-                await texts.aclose()
-        finally:
-            await response.aclose()
-
-    async def _guard(self, step: Awaitable[_T], deadline: float | None) -> _T:
-        """Await ``step`` before ``deadline``, mapping transport failures to ProviderErrors."""
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await step
-        except TimeoutError as e:
-            raise ProviderTimeout(
-                f"{self.info.name}: no answer within {self._settings.timeout_s:g} s"
-            ) from e
-        except httpx.TransportError as e:
-            raise transport_error(self.info.name, e) from e
+        async with aclosing(self._post.stream(body, self._texts)) as texts:
+            async for text in texts:
+                yield ChatDelta(text=text)
 
     async def _status_error(self, response: httpx.Response) -> ProviderError:
-        status = response.status_code
         payload = _json_or_none((await response.aread()).decode("utf-8", "replace"))
         detail = payload.get("message", "") if isinstance(payload, dict) else ""
-        return ProviderError(
-            f"{self.info.name}: HTTP {status} {str(detail)[:200]}".rstrip(),
-            retryable=is_retryable_status(status),
-            status=status,
-            retry_after_s=parse_retry_after(response.headers),
-        )
+        status = response.status_code
+        return refusal(response, f"{self.info.name}: HTTP {status} {str(detail)[:200]}".rstrip())
 
     def _workflow_error(self, value: object, *, fallback: str) -> ProviderError:
         detail = fallback
@@ -211,9 +156,11 @@ class WebhookLLM:
         return line if value is None else self._chunk_text(value)
 
     async def _texts(self, response: httpx.Response) -> AsyncGenerator[str, None]:
+        if not response.is_success:
+            raise await self._status_error(response)
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
         if media == "text/event-stream":
-            async for event, data in _sse_events(response):
+            async for event, data in sse_events(response):
                 if data.strip() == "[DONE]":
                     return
                 value = _json_or_none(data)

@@ -21,21 +21,36 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
 
 from voxdialog.audio.errors import AudioDecodeError, UnsupportedAudioFormat
 from voxdialog.audio.wav import read_wav, wav_header
-from voxdialog.testing.server import free_port
+from voxdialog.testing.fake_http import FakeServer, LiveStream
+from voxdialog.testing.openai_wire import (
+    ChatAnswer,
+    ChatReply,
+    FakeToolCall,
+    openai_error,
+    sse,
+    verbose_transcription,
+)
 from voxdialog.testing.signals import tone
+
+__all__ = [
+    "SPEECH_RATE",
+    "ChatReply",
+    "FakeOpenAIServer",
+    "FakeToolCall",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+]
 
 FaultKind = Literal[
     "status",  # answer `status` with an error body (and Retry-After / retry-after-ms)
@@ -87,24 +102,6 @@ class Fault:
     vllm: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class FakeToolCall:
-    """A tool call the fake model makes (``id`` defaults to ``call_<n>``)."""
-
-    name: str
-    arguments: str
-    id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ChatReply:
-    """What the fake model answers: text (streamed word by word) and/or tool calls."""
-
-    text: str = ""
-    tool_calls: tuple[FakeToolCall, ...] = ()
-    reasoning: str = "Let me think about that."
-
-
 @dataclass(slots=True)
 class RecordedRequest:
     """One request the fake received. Header names are lower case; ``authorization`` and
@@ -122,72 +119,12 @@ class RecordedRequest:
     #: The client went away before the answer ended (cancellation, timeout).
     disconnected: bool = False
 
-
-class _LiveStream(StreamingResponse):
-    """Streams pieces while listening for the client leaving, which it records.
-
-    ``hang`` sends nothing at all; ``abort`` drops the connection after the last piece
-    instead of ending the body (uvicorn closes a connection whose app returned mid-body).
-    """
-
-    def __init__(
-        self,
-        pieces: AsyncIterator[bytes],
-        record: RecordedRequest,
-        *,
-        media_type: str,
-        hang: bool = False,
-        abort: bool = False,
-    ) -> None:
-        super().__init__(pieces, media_type=media_type)
-        self._record = record
-        self._hang = hang
-        self._abort = abort
-
-    async def _send_all(self, send: Send) -> None:
-        if self._hang:
-            await asyncio.Event().wait()
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        async for piece in self.body_iterator:
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
-        if not self._abort:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def client_left() -> None:
-            message: Message = {}
-            while message.get("type") != "http.disconnect":
-                message = await receive()
-
-        sender = asyncio.ensure_future(self._send_all(send))
-        listener = asyncio.ensure_future(client_left())
-        done, _ = await asyncio.wait({sender, listener}, return_when=asyncio.FIRST_COMPLETED)
-        if listener in done and not sender.done():
-            self._record.disconnected = True
-        for task in (sender, listener):
-            task.cancel()
-        await asyncio.gather(sender, listener, return_exceptions=True)
+    def mark_disconnected(self) -> None:
+        """Note that the client went away before the answer ended."""
+        self.disconnected = True
 
 
-def _openai_error(status: int, message: str, *, code: str | None = None) -> dict[str, Any]:
-    kind = "server_error" if status >= 500 else "invalid_request_error"
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
-def _call(call_id: str, name: str, arguments: str = "") -> dict[str, Any]:
-    function = {"name": name, "arguments": arguments}
-    return {"id": call_id, "type": "function", "function": function}
-
-
-def _sse(data: object) -> bytes:
-    return f"data: {json.dumps(data)}\n\n".encode()
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\s*\S+", text) or ([text] if text else [])
-
-
-class FakeOpenAIServer:
+class FakeOpenAIServer(FakeServer):
     """A Starlette app on a free 127.0.0.1 port, run by uvicorn in a background thread.
 
     Serves ``POST /v1/chat/completions`` (streamed or not), ``/v1/audio/transcriptions``,
@@ -221,7 +158,6 @@ class FakeOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self.reset()
-        self.port = free_port()
         self._ids = itertools.count(1)
         app = Starlette(
             routes=[
@@ -231,20 +167,13 @@ class FakeOpenAIServer:
                 Route("/v1/text-to-speech/{voice_id}/stream", self._elevenlabs, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
+        super().__init__(
             app,
-            host="127.0.0.1",
-            port=self.port,
+            name="fake-openai",
             http="h11",
             ws="none",
-            lifespan="off",
-            log_config=None,
             access_log=False,
             timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve()), name="fake-openai", daemon=True
         )
 
     @property
@@ -256,37 +185,6 @@ class FakeOpenAIServer:
     def url(self) -> str:
         """``http://127.0.0.1:<port>/v1``, the ``base_url`` for OpenAI clients."""
         return f"{self.origin}/v1"
-
-    def start(self) -> None:
-        """Start serving; returns once the port accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10.0
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        """Stop serving (answers still in flight are cut after two seconds)."""
-        if not self._thread.is_alive():
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=5.0)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout=5.0)
-
-    def __enter__(self) -> FakeOpenAIServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Forget requests, replies and faults, and restore the constructor's settings."""
@@ -371,13 +269,16 @@ class FakeOpenAIServer:
             if "text-to-speech" in record.path:
                 body: dict[str, Any] = {"detail": {"status": "error", "message": fault.message}}
             else:
-                body = _openai_error(fault.status, fault.message)
+                body = openai_error(fault.status, fault.message)
             return JSONResponse(body, status_code=fault.status, headers=headers)
         if "hang" in faults:
-            return _LiveStream(_pieces([], 0.0, 0.0), record, media_type="text/plain", hang=True)
+            nothing = _pieces([], 0.0, 0.0)
+            return LiveStream(
+                nothing, media_type="text/plain", on_disconnect=record.mark_disconnected, hang=True
+            )
         is_openai = "text-to-speech" not in record.path
         if is_openai and self.api_key is not None and record.api_key != self.api_key:
-            error = _openai_error(401, "Incorrect API key provided", code="invalid_api_key")
+            error = openai_error(401, "Incorrect API key provided", code="invalid_api_key")
             return JSONResponse(error, status_code=401)
         return None
 
@@ -394,7 +295,12 @@ class FakeOpenAIServer:
         if cut is not None:
             pieces = pieces[: cut.after_chunks]
         body = _pieces(pieces, first_delay, self.chunk_delay_s, keepalive="comments" in faults)
-        return _LiveStream(body, record, media_type=media_type, abort=cut is not None)
+        return LiveStream(
+            body,
+            media_type=media_type,
+            on_disconnect=record.mark_disconnected,
+            abort=cut is not None,
+        )
 
     # --- chat ----------------------------------------------------------------------------
 
@@ -405,51 +311,24 @@ class FakeOpenAIServer:
             return early
         body = record.json
         if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
-            return JSONResponse(_openai_error(400, "model and messages are required"), 400)
+            return JSONResponse(openai_error(400, "model and messages are required"), 400)
         reply = self.replies.popleft() if self.replies else self.default_reply
-        calls = [(c.id or f"call_{next(self._ids)}", c) for c in reply.tool_calls]
-        head = {"id": f"chatcmpl-{next(self._ids)}", "created": int(time.time())}
-        head["model"] = str(body["model"])
-        finish = "tool_calls" if calls else "stop"
-        prompt = sum(len(str(m.get("content") or "").split()) for m in body["messages"])
-        done = len(_words(reply.text))
-        usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+        answer = ChatAnswer(reply, body, self._ids)
         if not body.get("stream"):
-            message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
-            if calls:
-                message["tool_calls"] = [_call(i, c.name, c.arguments) for i, c in calls]
-            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            completion = {**head, "object": "chat.completion", "choices": [choice]}
-            return JSONResponse({**completion, "usage": usage})
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            return {**head, "object": "chat.completion.chunk", "choices": [choice]}
-
-        chunks = [chunk({"role": "assistant", "content": ""})]
-        if "reasoning" in faults:  # DeepSeek's field and Ollama/OpenRouter's, in turn
-            fields = itertools.cycle(("reasoning_content", "reasoning"))
-            chunks += [chunk({"content": None, next(fields): w}) for w in _words(reply.reasoning)]
-        chunks += [chunk({"content": word}) for word in _words(reply.text)]
-        for index, (call_id, call) in enumerate(calls):
-            chunks.append(chunk({"tool_calls": [{"index": index, **_call(call_id, call.name)}]}))
-            for start in range(0, len(call.arguments), 8):
-                fragment = {"arguments": call.arguments[start : start + 8]}
-                chunks.append(chunk({"tool_calls": [{"index": index, "function": fragment}]}))
-        chunks.append(chunk({}, finish))
+            return JSONResponse(answer.completion())
         options = body.get("stream_options")
-        if isinstance(options, dict) and options.get("include_usage"):
-            chunks.append({**chunk({}), "choices": [], "usage": usage})
-        pieces = [_sse(c) for c in chunks] + [b"data: [DONE]\n\n"]
+        usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        chunks = answer.chunks(reasoning="reasoning" in faults, usage=usage)
+        pieces = [sse(c) for c in chunks] + [b"data: [DONE]\n\n"]
         if (fault := faults.get("malformed_chunk")) is not None:
             pieces.insert(fault.after_chunks, b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
         if (fault := faults.get("error_chunk")) is not None:
-            error: dict[str, Any] = _openai_error(
+            error: dict[str, Any] = openai_error(
                 fault.status, fault.message, code=str(fault.status)
             )
             if fault.vllm:
                 error = {"object": "error", "message": fault.message, "code": fault.status}
-            pieces = [*pieces[: fault.after_chunks], _sse(error)]
+            pieces = [*pieces[: fault.after_chunks], sse(error)]
         if "comments" in faults:
             pieces = [_KEEPALIVE + p for p in pieces]
         return self._stream(pieces, record, faults, media_type="text/event-stream")
@@ -463,7 +342,7 @@ class FakeOpenAIServer:
             return early
         form = {k: v[-1] for k, v in record.form.items()}
         if record.file is None or not form.get("model"):
-            return JSONResponse(_openai_error(400, "file and model are required"), 400)
+            return JSONResponse(openai_error(400, "file and model are required"), 400)
         try:
             clip = read_wav(record.file)
             duration = round(clip.duration_ms / 1000.0, 3)
@@ -475,35 +354,12 @@ class FakeOpenAIServer:
         if fmt == "json":
             return JSONResponse({"text": text, "usage": {"type": "duration", "seconds": duration}})
         if fmt != "verbose_json":
-            return JSONResponse(_openai_error(400, f"the fake does not write {fmt}"), 400)
-        words = _words(text)
-        step = duration / max(1, len(words))
-        answer: dict[str, Any] = {
-            "task": "transcribe",
-            "language": form.get("language") or "english",
-            "duration": duration,
-            "text": text,
-            "segments": [
-                {
-                    "id": 0,
-                    "seek": 0,
-                    "start": 0.0,
-                    "end": duration,
-                    "text": text,
-                    "tokens": [],
-                    "temperature": 0.0,
-                    "avg_logprob": -0.2,
-                    "compression_ratio": 1.0,
-                    "no_speech_prob": 0.01,
-                }
-            ],
-        }
-        if "word" in record.form.get("timestamp_granularities[]", []):
-            answer["words"] = [
-                {"word": w.strip(), "start": round(i * step, 3), "end": round((i + 1) * step, 3)}
-                for i, w in enumerate(words)
-            ]
-        return JSONResponse(answer)
+            return JSONResponse(openai_error(400, f"the fake does not write {fmt}"), 400)
+        language = form.get("language") or "english"
+        word_times = "word" in record.form.get("timestamp_granularities[]", [])
+        return JSONResponse(
+            verbose_transcription(text, duration=duration, language=language, word_times=word_times)
+        )
 
     def _tone_pieces(self, text: str, speed: float, rate: int) -> list[bytes]:
         ms = max(200.0, len(text) * self.speech_ms_per_char) / max(speed, 0.25)
@@ -518,7 +374,7 @@ class FakeOpenAIServer:
             return early
         body = record.json
         if not isinstance(body, dict) or not all(body.get(k) for k in ("model", "input", "voice")):
-            return JSONResponse(_openai_error(400, "model, input and voice are required"), 400)
+            return JSONResponse(openai_error(400, "model, input and voice are required"), 400)
         fmt = body.get("response_format", "mp3")
         speed = float(body.get("speed") or 1.0)
         pieces = self._tone_pieces(str(body["input"]), speed, SPEECH_RATE)
@@ -527,7 +383,7 @@ class FakeOpenAIServer:
                 [wav_header(SPEECH_RATE), *pieces], record, faults, media_type="audio/wav"
             )
         if fmt != "pcm":
-            return JSONResponse(_openai_error(400, "the fake speaks pcm and wav only"), 400)
+            return JSONResponse(openai_error(400, "the fake speaks pcm and wav only"), 400)
         return self._stream(pieces, record, faults, media_type="audio/pcm")
 
     async def _elevenlabs(self, request: Request) -> Response:

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections import deque
-from collections.abc import AsyncIterator, Iterable
-from types import TracebackType
-from typing import Any, Literal, Self
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from voxdialog.testing.fake_anthropic import (
-    AppThread,
-    DroppedConnection,
-    Fault,
-    RecordedRequest,
-    record,
-    wait_for_disconnect,
-    word_pieces,
-)
+from voxdialog.testing.fake_http import DroppedConnection, wait_for_disconnect
+from voxdialog.testing.fake_scripted import Fault, ScriptedFake, word_pieces
 
 #: How the fake answers: one JSON object, streamed plain text, n8n's NDJSON chunks, or SSE.
 WebhookMode = Literal["json", "plain", "ndjson", "sse"]
@@ -56,7 +46,7 @@ def _sse_data(piece: str, payload: SsePayload) -> str:
     return f"data: {json.dumps({'text': piece})}\n\n"
 
 
-class FakeWebhookServer:
+class FakeWebhookServer(ScriptedFake[str]):
     """A local webhook at ``url`` answering each POST with the next scripted text.
 
     Args:
@@ -83,9 +73,8 @@ class FakeWebhookServer:
         content_type: str | None = None,
         delta_s: float = 0.0,
     ) -> None:
-        self._replies: deque[str] = deque()
-        self._faults: deque[Fault] = deque()
-        self._closing = threading.Event()
+        app = Starlette(routes=[Route("/webhook/{hook}", self._webhook, methods=["POST"])])
+        super().__init__(app, replies)
         self.reset(
             replies,
             mode=mode,
@@ -94,8 +83,6 @@ class FakeWebhookServer:
             content_type=content_type,
             delta_s=delta_s,
         )
-        app = Starlette(routes=[Route("/webhook/{hook}", self._webhook, methods=["POST"])])
-        self._thread = AppThread(app)
         #: The webhook URL to configure as ``base_url``.
         self.url = f"{self._thread.base_url}/webhook/voice"
 
@@ -110,66 +97,24 @@ class FakeWebhookServer:
         delta_s: float = 0.0,
     ) -> None:
         """Forget requests, faults and counters; script new replies and a new answer style."""
-        self._replies = deque(replies)
-        self._faults.clear()
+        self._forget(replies)
         self.mode: WebhookMode = mode
         self.json_shape: JsonShape = json_shape
         self.sse_payload: SsePayload = sse_payload
         self.content_type = content_type
         self.delta_s = delta_s
-        #: Every request received, in order (key headers redacted).
-        self.requests: list[RecordedRequest] = []
-        #: Streams sent to their end, and streams that ended early (client gone or dropped).
-        self.streams_completed = 0
-        self.streams_aborted = 0
 
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults: each of the next requests gets one, in order."""
-        self._faults.extend(faults)
-
-    def start(self) -> None:
-        """Start serving on a free port."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving (hung handlers give up)."""
-        self._closing.set()
-        self._thread.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _next_reply(self) -> str:
-        if len(self._replies) > 1:
-            return self._replies.popleft()
-        return self._replies[0] if self._replies else ""
+    def _fault_error(self, fault: Fault) -> object:
+        return {"code": fault.status, "message": f"injected {fault.status}"}
 
     async def _webhook(self, request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        self.requests.append(record(request, body))
-        fault = self._faults.popleft() if self._faults else Fault()
-        if fault.hang:
-            await wait_for_disconnect(request, self._closing)
-            return Response(status_code=504)
-        if fault.status is not None:
-            headers = {"retry-after": fault.retry_after} if fault.retry_after else {}
-            error = {"code": fault.status, "message": f"injected {fault.status}"}
-            return JSONResponse(error, status_code=fault.status, headers=headers)
+        body = await self._received(request)
+        fault = self._next_fault()
+        if (faulted := await self._faulted(request, fault)) is not None:
+            return faulted
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return JSONResponse({"code": 422, "message": "messages required"}, status_code=422)
-        text = self._next_reply()
+        text = self._next_reply("")
         if self.mode == "json":
             delay_s = fault.first_token_delay_s
             if delay_s and await wait_for_disconnect(request, self._closing, timeout_s=delay_s):
@@ -184,7 +129,7 @@ class FakeWebhookServer:
             "ndjson": "application/json; charset=utf-8",
             "sse": "text/event-stream",
         }[self.mode]
-        chunks = self._chunks(text, fault)
+        chunks = self._counted(self._chunks(text, fault))
         return StreamingResponse(chunks, media_type=self.content_type or media_type)
 
     def _frame(self, piece: str) -> str:
@@ -201,30 +146,21 @@ class FakeWebhookServer:
             return 'event: error\ndata: {"message": "injected workflow error"}\n\n'
         return ""
 
-    async def _chunks(self, text: str, fault: Fault) -> AsyncIterator[str]:
-        finished = False
-        try:
-            if self.mode == "ndjson":
-                yield json.dumps({"type": "begin", "metadata": {"nodeName": "Agent"}}) + "\n"
-            if fault.first_token_delay_s:
-                await asyncio.sleep(fault.first_token_delay_s)
-            for sent, piece in enumerate(word_pieces(text)):
-                if sent == fault.disconnect_after:
-                    raise DroppedConnection("injected disconnect")
-                if sent == fault.error_event_after:
-                    yield self._error_frame()
-                    finished = True
-                    return
-                if self.delta_s:
-                    await asyncio.sleep(self.delta_s)
-                yield self._frame(piece)
-            if self.mode == "ndjson":
-                yield json.dumps({"type": "end", "metadata": {"nodeName": "Agent"}}) + "\n"
-            elif self.mode == "sse":
-                yield "data: [DONE]\n\n"
-            finished = True
-        finally:
-            if finished:
-                self.streams_completed += 1
-            else:
-                self.streams_aborted += 1
+    async def _chunks(self, text: str, fault: Fault) -> AsyncGenerator[str, None]:
+        if self.mode == "ndjson":
+            yield json.dumps({"type": "begin", "metadata": {"nodeName": "Agent"}}) + "\n"
+        if fault.first_token_delay_s:
+            await asyncio.sleep(fault.first_token_delay_s)
+        for sent, piece in enumerate(word_pieces(text)):
+            if sent == fault.disconnect_after:
+                raise DroppedConnection("injected disconnect")
+            if sent == fault.error_event_after:
+                yield self._error_frame()
+                return
+            if self.delta_s:
+                await asyncio.sleep(self.delta_s)
+            yield self._frame(piece)
+        if self.mode == "ndjson":
+            yield json.dumps({"type": "end", "metadata": {"nodeName": "Agent"}}) + "\n"
+        elif self.mode == "sse":
+            yield "data: [DONE]\n\n"

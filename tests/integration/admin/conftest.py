@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import LiveServer
+from tests.integration.conftest import LiveServer, serving
 from voxdialog.settings import AuthSettings, RateLimitSettings, Settings
-from voxdialog.testing.server import BackgroundServer, free_port
+from voxdialog.testing.server import free_port
 
 
 @pytest.fixture(scope="package")
@@ -28,16 +28,8 @@ def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
         auth=AuthSettings(session_check_s=1.0),
         rate_limits=RateLimitSettings(login_per_ip=1000, register_per_ip=1000, per_ip=100_000),
     )
-    background = BackgroundServer(settings)
-    background.start()
-    yield LiveServer(
-        base_url=background.base_url,
-        ws_url=background.ws_url,
-        api_key=background.api_key,
-        data_dir=data_dir,
-        settings=settings,
-    )
-    background.stop()
+    with serving(settings) as server:
+        yield server
 
 
 @dataclass(frozen=True, slots=True)

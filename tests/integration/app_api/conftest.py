@@ -8,7 +8,6 @@ queries (paging, counts, case-folded names, cascades) must behave alike on both.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -16,32 +15,15 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from openai import AsyncOpenAI
-from sqlalchemy.engine import make_url
 
-from tests.integration.conftest import LiveServer
+from tests.integration.conftest import LiveServer, serving
+from tests.integration.db.conftest import require_postgres_or_skip
 from tests.integration.realtime_client import collect_until
 from voxdialog.settings import RateLimitSettings, Settings
-from voxdialog.testing.databases import (
-    BACKENDS,
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_admin_url,
-    postgres_available,
-)
-from voxdialog.testing.server import BackgroundServer, free_port
+from voxdialog.testing.databases import BACKENDS, create_postgres_database, drop_postgres_database
+from voxdialog.testing.server import free_port
 
 T = TypeVar("T")
-
-
-def _require_postgres() -> None:
-    """Skip when PostgreSQL is unreachable; in CI fail instead."""
-    if asyncio.run(postgres_available()):
-        return
-    where = make_url(postgres_admin_url()).render_as_string(hide_password=True)
-    message = f"PostgreSQL is not reachable at {where} (set VOXDIALOG_TEST_POSTGRES_URL)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="package", params=BACKENDS)
@@ -51,7 +33,7 @@ def live_server(
     """The server under test, on a database of its own (SQLite file or new PostgreSQL db)."""
     database_url: str | None = None
     if request.param == "postgresql":
-        _require_postgres()
+        require_postgres_or_skip()
         database_url = asyncio.run(create_postgres_database("vxapp"))
     data_dir = tmp_path_factory.mktemp(f"app-api-{request.param}")
     settings = Settings(
@@ -69,18 +51,10 @@ def live_server(
             per_tenant=100_000,
         ),
     )
-    server = BackgroundServer(settings)
-    server.start()
     try:
-        yield LiveServer(
-            base_url=server.base_url,
-            ws_url=server.ws_url,
-            api_key=server.api_key,
-            data_dir=data_dir,
-            settings=settings,
-        )
+        with serving(settings) as server:
+            yield server
     finally:
-        server.stop()
         if database_url is not None:
             asyncio.run(drop_postgres_database(database_url))
 

@@ -13,9 +13,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.integration.conftest import LiveServer
+from tests.integration.conftest import LiveServer, serving
 from voxdialog.settings import AuthSettings, RateLimitSettings, Settings
-from voxdialog.testing.server import BackgroundServer, free_port
+from voxdialog.testing.server import free_port
 
 pytestmark = pytest.mark.models
 
@@ -33,16 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             login_per_account=5, login_per_ip=1000, register_per_ip=1000, per_ip=100_000
         ),
     )
-    background = BackgroundServer(settings)
-    background.start()
-    yield LiveServer(
-        base_url=background.base_url,
-        ws_url=background.ws_url,
-        api_key=background.api_key,
-        data_dir=data_dir,
-        settings=settings,
-    )
-    background.stop()
+    with serving(settings) as server:
+        yield server
 
 
 def _email() -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -77,6 +78,7 @@ UserId = Annotated[str, Path(max_length=64)]
 #: How many of the newest audit events ``/errors`` looks through for failures and refusals.
 AUDIT_ERROR_WINDOW = 500
 MAX_ERRORS = 100
+LAST_ADMIN = "This is the tenant's last admin; make another admin first."
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -105,57 +107,51 @@ def _auth(runtime: Runtime) -> AuthService:
     return runtime.auth
 
 
-async def _audit(
-    runtime: Runtime,
-    request: Request,
-    principal: Principal,
-    action: str,
-    outcome: str,
-    *,
-    tenant_id: str,
-    detail: Mapping[str, Any],
-) -> None:
-    """Record an admin action in the tenant it touched, with the admin as its user."""
-    await audit.record_audit(
-        runtime.db,
-        action,
-        outcome,
-        tenant_id=tenant_id,
-        user_id=principal.scope.user_id,
-        ip=client_ip(request),
-        detail={**detail, "actor_tenant_id": principal.scope.tenant_id},
-    )
-
-
-async def _refuse(
-    runtime: Runtime,
-    request: Request,
-    principal: Principal,
-    action: str,
-    target: UserRecord,
-    reason: str,
-    message: str,
-) -> ApiError:
-    """Audit a refused action and return its 409 answer."""
-    await _audit(
-        runtime,
-        request,
-        principal,
-        action,
-        audit.DENIED,
-        tenant_id=target.tenant_id,
-        detail={"target_user_id": target.id, "reason": reason},
-    )
-    return ApiError(409, message, code=reason)
-
-
 def _is_enabled_admin(user: UserRecord) -> bool:
     return user.role == ADMIN and not user.disabled
 
 
-async def _is_last_admin(runtime: Runtime, user: UserRecord) -> bool:
-    """Whether ``user`` is the only enabled admin left in its tenant."""
-    return _is_enabled_admin(user) and await count_admins(runtime.db, user.tenant_id) <= 1
+@dataclass(frozen=True, slots=True)
+class _UserAction:
+    """One admin action on users, audited in the tenant it touches with the admin as its user.
+
+    Attributes:
+        name: The audit action, e.g. ``admin.user_update``.
+    """
+
+    name: str
+    runtime: Runtime
+    request: Request
+    principal: Principal
+
+    async def succeeded(self, target: UserRecord, **detail: Any) -> None:
+        """Audit the action as done to ``target``."""
+        await self._record(audit.SUCCESS, target, detail)
+
+    async def refuse(self, target: UserRecord, reason: str, message: str) -> ApiError:
+        """Audit the action as refused and return its 409 answer."""
+        await self._record(audit.DENIED, target, {"reason": reason})
+        return ApiError(409, message, code=reason)
+
+    async def keep_an_admin(self, target: UserRecord) -> None:
+        """Refuse (409) if ``target`` is its tenant's last enabled admin."""
+        if _is_enabled_admin(target) and await count_admins(self.runtime.db, target.tenant_id) <= 1:
+            raise await self.refuse(target, "last_admin", LAST_ADMIN)
+
+    async def _record(self, outcome: str, target: UserRecord, detail: Mapping[str, Any]) -> None:
+        await audit.record_audit(
+            self.runtime.db,
+            self.name,
+            outcome,
+            tenant_id=target.tenant_id,
+            user_id=self.principal.scope.user_id,
+            ip=client_ip(self.request),
+            detail={
+                "target_user_id": target.id,
+                **detail,
+                "actor_tenant_id": self.principal.scope.tenant_id,
+            },
+        )
 
 
 # --- tenants and users ----------------------------------------------------------------------
@@ -198,7 +194,6 @@ async def create_user(
     except PasswordPolicyError as exc:
         raise ApiError(400, str(exc), code="weak_password", param="password") from exc
     display_name = body.display_name or email.split("@", 1)[0].strip() or "user"
-    tenant_id = principal.scope.tenant_id
     try:
         user = await create_account(
             runtime.db,
@@ -206,22 +201,15 @@ async def create_user(
             password_hash=await hasher.hash(body.password),
             display_name=display_name,
             tenant_name=None,
-            tenant_id=tenant_id,
+            tenant_id=principal.scope.tenant_id,
             role=body.role,
         )
     except EmailTakenError as exc:
         raise ApiError(409, "This email address is already registered.", code="email_taken") from (
             exc
         )
-    await _audit(
-        runtime,
-        request,
-        principal,
-        "admin.user_create",
-        audit.SUCCESS,
-        tenant_id=tenant_id,
-        detail={"target_user_id": user.id, "role": user.role},
-    )
+    action = _UserAction("admin.user_create", runtime, request, principal)
+    await action.succeeded(user, role=user.role)
     return UserOut.of(user)
 
 
@@ -245,49 +233,22 @@ async def update_user(
     The tenant's last enabled admin cannot be demoted or disabled, and nobody can disable
     themselves (409).
     """
-    action = "admin.user_update"
+    action = _UserAction("admin.user_update", runtime, request, principal)
     target = await _visible_user(runtime, principal, user_id)
     changes = body.model_dump(exclude_none=True)
     if not changes:
         return UserOut.of(target)
     if body.disabled and target.id == principal.scope.user_id:
-        raise await _refuse(
-            runtime,
-            request,
-            principal,
-            action,
-            target,
-            "self_action",
-            "You cannot disable yourself.",
-        )
-    if (body.role == MEMBER or body.disabled) and await _is_last_admin(runtime, target):
-        raise await _refuse(
-            runtime,
-            request,
-            principal,
-            action,
-            target,
-            "last_admin",
-            "This is the tenant's last admin; make another admin first.",
-        )
+        raise await action.refuse(target, "self_action", "You cannot disable yourself.")
+    if body.role == MEMBER or body.disabled:
+        await action.keep_an_admin(target)
     updated = await set_user_state(runtime.db, target.tenant_id, target.id, **changes)
     if updated is None:
         raise ApiError(404, "User not found.", code="not_found")
     if body.disabled:
         await end_user_access(runtime.db, target.id, "disabled")
-    await _audit(
-        runtime,
-        request,
-        principal,
-        action,
-        audit.SUCCESS,
-        tenant_id=target.tenant_id,
-        detail={
-            "target_user_id": target.id,
-            "fields": sorted(changes),
-            "role": updated.role,
-            "disabled": updated.disabled,
-        },
+    await action.succeeded(
+        target, fields=sorted(changes), role=updated.role, disabled=updated.disabled
     )
     return UserOut.of(updated)
 
@@ -300,40 +261,15 @@ async def remove_user(
 
     Nobody can delete themselves, nor the tenant's last enabled admin (409).
     """
-    action = "admin.user_delete"
+    action = _UserAction("admin.user_delete", runtime, request, principal)
     target = await _visible_user(runtime, principal, user_id)
     if target.id == principal.scope.user_id:
-        raise await _refuse(
-            runtime,
-            request,
-            principal,
-            action,
-            target,
-            "self_action",
-            "You cannot delete yourself.",
-        )
-    if await _is_last_admin(runtime, target):
-        raise await _refuse(
-            runtime,
-            request,
-            principal,
-            action,
-            target,
-            "last_admin",
-            "This is the tenant's last admin; make another admin first.",
-        )
+        raise await action.refuse(target, "self_action", "You cannot delete yourself.")
+    await action.keep_an_admin(target)
     await end_user_access(runtime.db, target.id, "deleted")
     if not await delete_user(runtime.db, target.tenant_id, target.id):
         raise ApiError(404, "User not found.", code="not_found")
-    await _audit(
-        runtime,
-        request,
-        principal,
-        action,
-        audit.SUCCESS,
-        tenant_id=target.tenant_id,
-        detail={"target_user_id": target.id, "role": target.role},
-    )
+    await action.succeeded(target, role=target.role)
     return Response(status_code=204)
 
 

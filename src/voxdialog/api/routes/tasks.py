@@ -6,7 +6,8 @@ Tasks and projects are personal: another user's (in any tenant) do not exist for
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Response
 
@@ -25,7 +26,9 @@ from voxdialog.api.app_schemas import (
 from voxdialog.api.deps import PrincipalDep, RuntimeDep
 from voxdialog.api.errors import ApiError
 from voxdialog.api.schemas import Page, page_of
+from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask
+from voxdialog.db.engine import Database
 from voxdialog.db.errors import UnknownProjectError
 from voxdialog.db.repos.task_queries import (
     ProjectDetail,
@@ -51,6 +54,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 _NAME_TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "Project name taken"}}
 router = APIRouter(prefix="/api", responses=ERRORS)
 
+_T = TypeVar("_T")
+
 
 def _task_not_found() -> ApiError:
     return ApiError(404, "Task not found.", code="not_found")
@@ -73,26 +78,29 @@ def _name_taken() -> ApiError:
     return ApiError(409, "You already have a project of that name.", code="conflict", param="name")
 
 
+async def _owned(
+    find: Callable[[Database, Scope, str], Awaitable[_T | None]],
+    runtime: Runtime,
+    principal: Principal,
+    object_id: str,
+    not_found: Callable[[], ApiError],
+) -> _T:
+    """The caller's object ``object_id`` as ``find`` reads it, or ``not_found()`` raised.
+
+    An id that cannot be one is never looked up: it is simply not found.
+    """
+    found = await find(runtime.db, principal.scope, object_id) if plausible_id(object_id) else None
+    if found is None:
+        raise not_found()
+    return found
+
+
 async def _task(runtime: Runtime, principal: Principal, task_id: str) -> TaskDetail:
-    task = (
-        await get_task_detail(runtime.db, principal.scope, task_id)
-        if plausible_id(task_id)
-        else None
-    )
-    if task is None:
-        raise _task_not_found()
-    return task
+    return await _owned(get_task_detail, runtime, principal, task_id, _task_not_found)
 
 
 async def _project(runtime: Runtime, principal: Principal, project_id: str) -> ProjectDetail:
-    project = (
-        await get_project_detail(runtime.db, principal.scope, project_id)
-        if plausible_id(project_id)
-        else None
-    )
-    if project is None:
-        raise _project_not_found()
-    return project
+    return await _owned(get_project_detail, runtime, principal, project_id, _project_not_found)
 
 
 @router.get("/tasks", tags=["tasks"])

@@ -46,6 +46,21 @@ async def _me(runtime: Runtime, principal: Principal) -> UserRecord:
     return user
 
 
+async def _audit_key(
+    runtime: Runtime, request: Request, principal: Principal, action: str, key_id: str
+) -> None:
+    """Record that the caller did ``action`` to one of its own API keys."""
+    await audit.record_audit(
+        runtime.db,
+        action,
+        audit.SUCCESS,
+        tenant_id=principal.scope.tenant_id,
+        user_id=principal.scope.user_id,
+        ip=client_ip(request),
+        detail={"key_id": key_id},
+    )
+
+
 @router.get("/users/me")
 async def read_me(principal: PrincipalDep, runtime: RuntimeDep) -> UserOut:
     """The caller's profile."""
@@ -111,15 +126,7 @@ async def new_api_key(
 ) -> NewApiKeyOut:
     """Issue an API key for the caller; the key is in this answer only."""
     key, info = await create_api_key(runtime.db, principal.scope, body.name)
-    await audit.record_audit(
-        runtime.db,
-        "api_key.create",
-        audit.SUCCESS,
-        tenant_id=principal.scope.tenant_id,
-        user_id=principal.scope.user_id,
-        ip=client_ip(request),
-        detail={"key_id": info.id},
-    )
+    await _audit_key(runtime, request, principal, "api_key.create", info.id)
     return NewApiKeyOut(key=key, **ApiKeyOut.of(info).model_dump())
 
 
@@ -136,13 +143,5 @@ async def delete_api_key(
     """Revoke one of the caller's keys (404 for anyone else's)."""
     if not await revoke_api_key(runtime.db, principal.scope, key_id):
         raise ApiError(404, "API key not found.", code="not_found")
-    await audit.record_audit(
-        runtime.db,
-        "api_key.revoke",
-        audit.SUCCESS,
-        tenant_id=principal.scope.tenant_id,
-        user_id=principal.scope.user_id,
-        ip=client_ip(request),
-        detail={"key_id": key_id},
-    )
+    await _audit_key(runtime, request, principal, "api_key.revoke", key_id)
     return Response(status_code=204)

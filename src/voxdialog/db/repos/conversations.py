@@ -17,7 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import Message, VoiceCommand, VoiceSession
-from voxdialog.db.repos.sessions import StoredSession
+from voxdialog.db.repos.sessions import (
+    StoredSession,
+    owned_session,
+    sessions_newest_first,
+    stored_session,
+)
 from voxdialog.db.sealing import message_context, unseal
 
 USER_ROLE = "user"
@@ -38,20 +43,6 @@ class SessionSummary:
     message_count: int
     command_count: int
     opening: str | None
-
-
-def _stored(row: VoiceSession) -> StoredSession:
-    return StoredSession(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        user_id=row.user_id,
-        agent=row.agent,
-        model=row.model,
-        client=row.client,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        status=row.status,
-    )
 
 
 async def _message_counts(
@@ -120,7 +111,7 @@ async def _summaries(
     openings = await _openings(db, session, scope, ids)
     return [
         SessionSummary(
-            session=_stored(row),
+            session=stored_session(row),
             message_count=messages.get(row.id, 0),
             command_count=commands.get(row.id, 0),
             opening=openings.get(row.id),
@@ -141,14 +132,10 @@ async def list_session_summaries(
         offset: Skip this many first.
         status: Only sessions in this status (``active``, ``ended``, ``interrupted``).
     """
-    query = select(VoiceSession).where(
-        VoiceSession.tenant_id == scope.tenant_id, VoiceSession.user_id == scope.user_id
-    )
+    query = sessions_newest_first(scope)
     if status is not None:
         query = query.where(VoiceSession.status == status)
-    query = (
-        query.order_by(VoiceSession.started_at.desc(), VoiceSession.id).limit(limit).offset(offset)
-    )
+    query = query.limit(limit).offset(offset)
     async with db.sessions() as session:
         rows = list(await session.scalars(query))
         return await _summaries(db, session, scope, rows)
@@ -157,13 +144,7 @@ async def list_session_summaries(
 async def get_session_summary(db: Database, scope: Scope, session_id: str) -> SessionSummary | None:
     """One of the scope's sessions with its counts, or None."""
     async with db.sessions() as session:
-        row = await session.scalar(
-            select(VoiceSession).where(
-                VoiceSession.id == session_id,
-                VoiceSession.tenant_id == scope.tenant_id,
-                VoiceSession.user_id == scope.user_id,
-            )
-        )
+        row = await session.scalar(owned_session(scope, session_id))
         if row is None:
             return None
         (summary,) = await _summaries(db, session, scope, [row])

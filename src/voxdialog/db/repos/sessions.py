@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, delete, func, select, update
+from sqlalchemy import CursorResult, Select, String, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -128,7 +128,8 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _stored_session(row: VoiceSession) -> StoredSession:
+def stored_session(row: VoiceSession) -> StoredSession:
+    """The record of a session row."""
     return StoredSession(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -139,6 +140,24 @@ def _stored_session(row: VoiceSession) -> StoredSession:
         started_at=row.started_at,
         ended_at=row.ended_at,
         status=row.status,
+    )
+
+
+def owned_session(scope: Scope, session_id: str) -> Select[VoiceSession]:
+    """The session ``session_id`` if it is the scope's."""
+    return select(VoiceSession).where(
+        VoiceSession.id == session_id,
+        VoiceSession.tenant_id == scope.tenant_id,
+        VoiceSession.user_id == scope.user_id,
+    )
+
+
+def sessions_newest_first(scope: Scope) -> Select[VoiceSession]:
+    """The scope's sessions, the latest started first."""
+    return (
+        select(VoiceSession)
+        .where(VoiceSession.tenant_id == scope.tenant_id, VoiceSession.user_id == scope.user_id)
+        .order_by(VoiceSession.started_at.desc(), VoiceSession.id)
     )
 
 
@@ -159,6 +178,8 @@ async def _session_scope(session: AsyncSession, session_id: str, *, lock: bool =
 
 async def start_session(db: Database, info: SessionInfo) -> None:
     """Insert the session as active (again active, if the same user restarts the same id).
+
+    Starting it again also records its agent, which may have changed.
 
     The agent, model and client labels are cut to their column lengths.
 
@@ -194,6 +215,8 @@ async def _start_session_once(db: Database, info: SessionInfo) -> None:
             raise SessionConflictError(f"voice session {info.session_id!r} belongs to another user")
         row.status = ACTIVE
         row.ended_at = None
+        # A resumed session may speak as another agent (a session's agent is its latest).
+        row.agent = _fit(info.agent, VoiceSession.agent)
 
 
 async def end_session(db: Database, session_id: str) -> None:
@@ -330,26 +353,15 @@ async def close_stale_sessions(db: Database) -> int:
 async def get_session(db: Database, scope: Scope, session_id: str) -> StoredSession | None:
     """One session of the scope, or None."""
     async with db.sessions() as session:
-        row = await session.scalar(
-            select(VoiceSession).where(
-                VoiceSession.id == session_id,
-                VoiceSession.tenant_id == scope.tenant_id,
-                VoiceSession.user_id == scope.user_id,
-            )
-        )
-    return _stored_session(row) if row is not None else None
+        row = await session.scalar(owned_session(scope, session_id))
+    return stored_session(row) if row is not None else None
 
 
 async def list_sessions(db: Database, scope: Scope, *, limit: int = 50) -> list[StoredSession]:
     """The scope's sessions, newest first."""
     async with db.sessions() as session:
-        rows = await session.scalars(
-            select(VoiceSession)
-            .where(VoiceSession.tenant_id == scope.tenant_id, VoiceSession.user_id == scope.user_id)
-            .order_by(VoiceSession.started_at.desc(), VoiceSession.id)
-            .limit(limit)
-        )
-        return [_stored_session(row) for row in rows]
+        rows = await session.scalars(sessions_newest_first(scope).limit(limit))
+        return [stored_session(row) for row in rows]
 
 
 async def list_messages(db: Database, scope: Scope, session_id: str) -> list[StoredMessage]:

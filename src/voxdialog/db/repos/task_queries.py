@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Final
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import Priority
 from voxdialog.db.engine import Database
-from voxdialog.db.errors import StoreError, UnknownProjectError
+from voxdialog.db.errors import StoreError
 from voxdialog.db.models import NAME_LENGTH, Project, Task, utcnow
-from voxdialog.db.repos.tasks import project_key
+from voxdialog.db.repos.tasks import (
+    new_project,
+    owned_project,
+    owned_task,
+    project_key,
+    projects_by_name,
+    scoped_project_name,
+    task_record,
+    tasks_of,
+)
 
 
 class ProjectNameTakenError(StoreError):
@@ -83,33 +91,19 @@ def clean_text(text: str) -> str:
 
 
 def _task_detail(task: Task, project_name: str | None) -> TaskDetail:
+    # The assistant's record of the task, plus the timestamps the app shows.
     return TaskDetail(
-        id=task.id,
-        title=task.title,
-        done=task.done,
-        due_date=task.due_date,
-        due_time=task.due_time,
-        priority=Priority(task.priority) if task.priority is not None else None,
-        project_id=task.project_id,
-        project_name=project_name,
+        **asdict(task_record(task, project_name)),
         created_at=task.created_at,
         updated_at=task.updated_at,
         completed_at=task.completed_at,
     )
 
 
-def _tasks_of(scope: Scope) -> Select[Task, str | None]:
-    return (
-        select(Task, Project.name)
-        .outerjoin(Project, Project.id == Task.project_id)
-        .where(Task.tenant_id == scope.tenant_id, Task.user_id == scope.user_id)
-    )
-
-
 async def get_task_detail(db: Database, scope: Scope, task_id: str) -> TaskDetail | None:
     """One of the scope's tasks, or None."""
     async with db.sessions() as session:
-        found = (await session.execute(_tasks_of(scope).where(Task.id == task_id))).first()
+        found = (await session.execute(tasks_of(scope).where(Task.id == task_id))).first()
     if found is None:
         return None
     task, project_name = found
@@ -135,7 +129,7 @@ async def list_task_details(
         done: Only done (True) or only open (False) tasks; None for both.
         project_id: Only the tasks of this project.
     """
-    query = _tasks_of(scope)
+    query = tasks_of(scope)
     if done is not None:
         query = query.where(Task.done.is_(done))
     if project_id is not None:
@@ -144,19 +138,6 @@ async def list_task_details(
     async with db.sessions() as session:
         rows = (await session.execute(query)).all()
     return [_task_detail(task, name) for task, name in rows]
-
-
-async def _project_name(session: AsyncSession, scope: Scope, project_id: str) -> str:
-    name = await session.scalar(
-        select(Project.name).where(
-            Project.id == project_id,
-            Project.tenant_id == scope.tenant_id,
-            Project.user_id == scope.user_id,
-        )
-    )
-    if name is None:
-        raise UnknownProjectError(f"project {project_id!r} is not in scope")
-    return name
 
 
 def _set_done(task: Task, done: bool, now: dt.datetime) -> None:
@@ -203,22 +184,14 @@ async def update_task(
         ValueError: The new title is blank.
     """
     async with db.sessions() as session, session.begin():
-        task = await session.scalar(
-            select(Task).where(
-                Task.id == task_id,
-                Task.tenant_id == scope.tenant_id,
-                Task.user_id == scope.user_id,
-            )
-        )
+        task = await session.scalar(owned_task(scope, task_id))
         if task is None:
             return None
         # Checked before the change: a flush of an unknown project id would break the FK.
         project_id = (
             task.project_id if isinstance(changes.project_id, _Unset) else changes.project_id
         )
-        project_name = (
-            await _project_name(session, scope, project_id) if project_id is not None else None
-        )
+        project_name = await scoped_project_name(session, scope, project_id)
         _apply(task, changes, utcnow())
     return _task_detail(task, project_name)
 
@@ -262,30 +235,14 @@ async def _project_details(
     return details
 
 
-def _owned_project(scope: Scope, project_id: str) -> Select[Project]:
-    return select(Project).where(
-        Project.id == project_id,
-        Project.tenant_id == scope.tenant_id,
-        Project.user_id == scope.user_id,
-    )
-
-
 async def get_project_detail(db: Database, scope: Scope, project_id: str) -> ProjectDetail | None:
     """One of the scope's projects with its task counts, or None."""
     async with db.sessions() as session:
-        project = await session.scalar(_owned_project(scope, project_id))
+        project = await session.scalar(owned_project(scope, project_id))
         if project is None:
             return None
         (detail,) = await _project_details(session, scope, [project])
     return detail
-
-
-def _name_order(db: Database) -> ColumnElement[str] | InstrumentedAttribute[str]:
-    if db.engine.dialect.name == "postgresql":
-        # The database's collation may ignore punctuation; "C" is code point order, as the
-        # assistant's own project list (and SQLite) sorts.
-        return Project.name_key.collate("C")
-    return Project.name_key
 
 
 async def list_project_details(
@@ -293,15 +250,8 @@ async def list_project_details(
 ) -> list[ProjectDetail]:
     """A page of the scope's projects, by case-folded name, with their task counts."""
     async with db.sessions() as session:
-        projects = list(
-            await session.scalars(
-                select(Project)
-                .where(Project.tenant_id == scope.tenant_id, Project.user_id == scope.user_id)
-                .order_by(_name_order(db), Project.id)
-                .limit(limit)
-                .offset(offset)
-            )
-        )
+        query = projects_by_name(db, scope).limit(limit).offset(offset)
+        projects = list(await session.scalars(query))
         return await _project_details(session, scope, projects)
 
 
@@ -341,13 +291,7 @@ async def add_project(db: Database, scope: Scope, name: str) -> ProjectDetail:
         async with db.sessions() as session, session.begin():
             if await _key_taken(session, scope, key):
                 raise ProjectNameTakenError(f"project name {cleaned!r} is taken")
-            project = Project(
-                tenant_id=scope.tenant_id,
-                user_id=scope.user_id,
-                name=cleaned,
-                name_key=key,
-                created_at=utcnow(),
-            )
+            project = new_project(scope, cleaned, key)
             session.add(project)
     except IntegrityError as exc:
         # Another connection created the same name between our check and our insert.
@@ -376,7 +320,7 @@ async def rename_project(
     cleaned, key = _checked_name(name)
     try:
         async with db.sessions() as session, session.begin():
-            project = await session.scalar(_owned_project(scope, project_id))
+            project = await session.scalar(owned_project(scope, project_id))
             if project is None:
                 return None
             if await _key_taken(session, scope, key, besides=project.id):

@@ -32,7 +32,8 @@ def _clean(text: str, *, what: str, max_length: int | None = None) -> str:
     return cleaned
 
 
-def _task_record(task: Task, project_name: str | None) -> TaskRecord:
+def task_record(task: Task, project_name: str | None) -> TaskRecord:
+    """The assistant's view of a task row (``project_name``: its project's, if it has one)."""
     return TaskRecord(
         id=task.id,
         title=task.title,
@@ -49,13 +50,79 @@ def _project_record(project: Project) -> ProjectRecord:
     return ProjectRecord(id=project.id, name=project.name)
 
 
-def _tasks_of(scope: Scope) -> Select[Task, str]:
-    # Outer join: the project name is None for tasks without a project, whatever the type says.
+def tasks_of(scope: Scope) -> Select[Task, str | None]:
+    """The scope's tasks, each with its project's name (None for a task without a project)."""
     return (
         select(Task, Project.name)
         .outerjoin(Project, Project.id == Task.project_id)
         .where(Task.tenant_id == scope.tenant_id, Task.user_id == scope.user_id)
     )
+
+
+def owned_task(scope: Scope, task_id: str) -> Select[Task]:
+    """The task ``task_id`` if it is the scope's."""
+    return select(Task).where(
+        Task.id == task_id,
+        Task.tenant_id == scope.tenant_id,
+        Task.user_id == scope.user_id,
+    )
+
+
+def owned_project(scope: Scope, project_id: str) -> Select[Project]:
+    """The project ``project_id`` if it is the scope's."""
+    return select(Project).where(
+        Project.id == project_id,
+        Project.tenant_id == scope.tenant_id,
+        Project.user_id == scope.user_id,
+    )
+
+
+def projects_by_name(db: Database, scope: Scope) -> Select[Project]:
+    """The scope's projects by case-folded name, in code point order on every database."""
+    name_order: ColumnElement[str] | InstrumentedAttribute[str] = Project.name_key
+    if db.engine.dialect.name == "postgresql":
+        # The database's collation (often a linguistic one, putting "é" before "f", or ignoring
+        # punctuation) would order differently from SQLite's binary comparison; "C" is code
+        # point order.
+        name_order = Project.name_key.collate("C")
+    return (
+        select(Project)
+        .where(Project.tenant_id == scope.tenant_id, Project.user_id == scope.user_id)
+        .order_by(name_order, Project.id)
+    )
+
+
+def new_project(scope: Scope, name: str, key: str) -> Project:
+    """A project row for the scope (``key``: the name's `project_key`)."""
+    return Project(
+        tenant_id=scope.tenant_id,
+        user_id=scope.user_id,
+        name=name,
+        name_key=key,
+        created_at=utcnow(),
+    )
+
+
+async def scoped_project_name(
+    session: AsyncSession, scope: Scope, project_id: str | None
+) -> str | None:
+    """The name of the scope's project ``project_id`` (None when ``project_id`` is None).
+
+    Raises:
+        UnknownProjectError: ``project_id`` is not one of the scope's projects.
+    """
+    if project_id is None:
+        return None
+    name = await session.scalar(
+        select(Project.name).where(
+            Project.id == project_id,
+            Project.tenant_id == scope.tenant_id,
+            Project.user_id == scope.user_id,
+        )
+    )
+    if name is None:
+        raise UnknownProjectError(f"project {project_id!r} is not in scope")
+    return name
 
 
 class SqlTaskStore:
@@ -69,31 +136,6 @@ class SqlTaskStore:
         """Use ``db`` for every call."""
         self._db = db
 
-    async def _owned_task(self, session: AsyncSession, scope: Scope, task_id: str) -> Task | None:
-        return await session.scalar(
-            select(Task).where(
-                Task.id == task_id,
-                Task.tenant_id == scope.tenant_id,
-                Task.user_id == scope.user_id,
-            )
-        )
-
-    async def _project_name(
-        self, session: AsyncSession, scope: Scope, project_id: str | None
-    ) -> str | None:
-        if project_id is None:
-            return None
-        name = await session.scalar(
-            select(Project.name).where(
-                Project.id == project_id,
-                Project.tenant_id == scope.tenant_id,
-                Project.user_id == scope.user_id,
-            )
-        )
-        if name is None:
-            raise UnknownProjectError(f"project {project_id!r} is not in scope")
-        return name
-
     async def add_task(self, scope: Scope, task: NewTask) -> TaskRecord:
         """Create a task.
 
@@ -103,7 +145,7 @@ class SqlTaskStore:
         """
         title = _clean(task.title, what="task title")
         async with self._db.sessions() as session, session.begin():
-            project_name = await self._project_name(session, scope, task.project_id)
+            name = await scoped_project_name(session, scope, task.project_id)
             now = utcnow()
             row = Task(
                 tenant_id=scope.tenant_id,
@@ -118,16 +160,16 @@ class SqlTaskStore:
                 updated_at=now,
             )
             session.add(row)
-        return _task_record(row, project_name)
+        return task_record(row, name)
 
     async def get_task(self, scope: Scope, task_id: str) -> TaskRecord | None:
         """One task of the scope, or None."""
         async with self._db.sessions() as session:
-            found = (await session.execute(_tasks_of(scope).where(Task.id == task_id))).first()
+            found = (await session.execute(tasks_of(scope).where(Task.id == task_id))).first()
         if found is None:
             return None
-        task, project_name = found
-        return _task_record(task, project_name)
+        task, name = found
+        return task_record(task, name)
 
     async def list_tasks(
         self,
@@ -138,7 +180,7 @@ class SqlTaskStore:
         due_date: dt.date | None = None,
     ) -> list[TaskRecord]:
         """Tasks, open ones first then by creation order."""
-        query = _tasks_of(scope)
+        query = tasks_of(scope)
         if not include_done:
             query = query.where(Task.done.is_(False))
         if project_id is not None:
@@ -148,12 +190,12 @@ class SqlTaskStore:
         query = query.order_by(Task.done, Task.created_at, Task.id)
         async with self._db.sessions() as session:
             rows = (await session.execute(query)).all()
-        return [_task_record(task, name) for task, name in rows]
+        return [task_record(task, name) for task, name in rows]
 
     async def complete_task(self, scope: Scope, task_id: str) -> TaskRecord | None:
         """Mark done (keeping the first completion time); None if the task is not in scope."""
         async with self._db.sessions() as session, session.begin():
-            task = await self._owned_task(session, scope, task_id)
+            task = await session.scalar(owned_task(scope, task_id))
             if task is None:
                 return None
             if not task.done:
@@ -161,8 +203,8 @@ class SqlTaskStore:
                 task.done = True
                 task.completed_at = now
                 task.updated_at = now
-            project_name = await self._project_name(session, scope, task.project_id)
-        return _task_record(task, project_name)
+            name = await scoped_project_name(session, scope, task.project_id)
+        return task_record(task, name)
 
     async def delete_task(self, scope: Scope, task_id: str) -> bool:
         """Delete; False if the task is not in scope."""
@@ -184,13 +226,13 @@ class SqlTaskStore:
         """
         cleaned = _clean(title, what="task title")
         async with self._db.sessions() as session, session.begin():
-            task = await self._owned_task(session, scope, task_id)
+            task = await session.scalar(owned_task(scope, task_id))
             if task is None:
                 return None
             task.title = cleaned
             task.updated_at = utcnow()
-            project_name = await self._project_name(session, scope, task.project_id)
-        return _task_record(task, project_name)
+            name = await scoped_project_name(session, scope, task.project_id)
+        return task_record(task, name)
 
     async def create_project(self, scope: Scope, name: str) -> ProjectRecord:
         """Create a project (returns the existing one if the name is taken, case-insensitively).
@@ -208,13 +250,7 @@ class SqlTaskStore:
                 existing = await self._project_by_key(session, scope, key)
                 if existing is not None:
                     return _project_record(existing)
-                project = Project(
-                    tenant_id=scope.tenant_id,
-                    user_id=scope.user_id,
-                    name=cleaned,
-                    name_key=key,
-                    created_at=utcnow(),
-                )
+                project = new_project(scope, cleaned, key)
                 session.add(project)
             return _project_record(project)
         except IntegrityError:
@@ -238,17 +274,8 @@ class SqlTaskStore:
 
     async def list_projects(self, scope: Scope) -> list[ProjectRecord]:
         """All projects of the scope, by case-folded name in code point order."""
-        name_order: ColumnElement[str] | InstrumentedAttribute[str] = Project.name_key
-        if self._db.engine.dialect.name == "postgresql":
-            # The database's collation (often a linguistic one, putting "é" before "f") would
-            # order differently from SQLite's binary comparison; "C" is code point order.
-            name_order = Project.name_key.collate("C")
         async with self._db.sessions() as session:
-            projects = await session.scalars(
-                select(Project)
-                .where(Project.tenant_id == scope.tenant_id, Project.user_id == scope.user_id)
-                .order_by(name_order, Project.id)
-            )
+            projects = await session.scalars(projects_by_name(self._db, scope))
             return [_project_record(p) for p in projects]
 
     async def delete_project(self, scope: Scope, project_id: str) -> bool:

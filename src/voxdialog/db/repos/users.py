@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from voxdialog.brain.base import Scope
@@ -227,11 +227,17 @@ async def list_users(
         return [_record(row) for row in rows]
 
 
-async def get_tenant_user(db: Database, tenant_id: str | None, user_id: str) -> UserRecord | None:
-    """A user by id, inside ``tenant_id`` unless that is None (operator view)."""
+def _visible_user(tenant_id: str | None, user_id: str) -> Select[User]:
+    """The user ``user_id``, inside ``tenant_id`` unless that is None (operator view)."""
     query = select(User).where(User.id == user_id)
     if tenant_id is not None:
         query = query.where(User.tenant_id == tenant_id)
+    return query
+
+
+async def get_tenant_user(db: Database, tenant_id: str | None, user_id: str) -> UserRecord | None:
+    """A user by id, inside ``tenant_id`` unless that is None (operator view)."""
+    query = _visible_user(tenant_id, user_id)
     async with db.sessions() as session:
         row = await session.scalar(query)
         return _record(row) if row is not None else None
@@ -247,9 +253,7 @@ async def set_user_state(
     display_name: str | None = None,
 ) -> UserRecord | None:
     """Change a user's role, enabled state or name (admin action); None if not visible."""
-    query = select(User).where(User.id == user_id)
-    if tenant_id is not None:
-        query = query.where(User.tenant_id == tenant_id)
+    query = _visible_user(tenant_id, user_id)
     async with db.sessions() as session, session.begin():
         row = await session.scalar(query)
         if row is None:
@@ -267,9 +271,7 @@ async def set_user_state(
 
 async def delete_user(db: Database, tenant_id: str | None, user_id: str) -> bool:
     """Delete a user and everything they own (cascade); False if not visible."""
-    query = select(User).where(User.id == user_id)
-    if tenant_id is not None:
-        query = query.where(User.tenant_id == tenant_id)
+    query = _visible_user(tenant_id, user_id)
     async with db.sessions() as session, session.begin():
         row = await session.scalar(query)
         if row is None:
