@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,8 +34,6 @@ INTERRUPTION = (
     ROOT.parent / "shared" / "data" / "speech" / "librispeech_test_clean" / "1089-134691-0001.wav"
 )
 CHUNK_MS = 20
-#: How long to wait at the end for threads the server left running (one sentence of Piper).
-WORKER_GRACE_S = 30.0
 
 
 def onset_ms(pcm24: bytes) -> float:
@@ -109,22 +106,6 @@ async def one_run(ws_url: str, key: str, interruption: bytes, onset: float) -> d
         return result
 
 
-def join_leftover_threads(timeout_s: float = WORKER_GRACE_S) -> None:
-    """Wait for the daemon threads still running, so the interpreter never exits under them.
-
-    Every run ends in a barge-in, which cancels the reply while Piper renders a sentence in its
-    own daemon thread. That onnxruntime call cannot be interrupted: the thread notices the
-    cancellation only after that sentence, after the server has stopped. Exiting while it
-    still runs tears the ONNX session down under it, and the process aborts with "terminate
-    called without an active exception". (turn_latency lets every reply finish, so it never
-    leaves one behind.)
-    """
-    deadline = time.monotonic() + timeout_s
-    for thread in threading.enumerate():
-        if thread.daemon and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-
 def main() -> int:
     """Run the benchmark and write its report."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -145,7 +126,6 @@ def main() -> int:
                 samples.setdefault(name, []).append(value)
     finally:
         server.stop()
-        join_leftover_threads()
     print(
         write_report(
             "barge_in", samples, runs=args.runs, onset_in_clip_ms=onset, title=f"{args.runs} runs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ _CLAUSE_BREAK = re.compile(r"(?<=[.!?;:,])\s+|\s+(?=[-\u2013\u2014]\s)")
 #: Chunks the worker may get ahead of the consumer (each is a sentence or clause of audio).
 _MAX_BUFFERED = 4
 _POLL_S = 0.05
+# At shutdown, how long to wait for a worker to finish the sentence it is rendering.
+_WORKER_GRACE_S = 30.0
 # OpenAI's accepted range; beyond it Piper's output stops being intelligible.
 _MIN_SPEED, _MAX_SPEED = 0.25, 4.0
 
@@ -102,6 +105,7 @@ class PiperTTS:
         except Exception as e:  # onnxruntime and json errors are untyped here
             raise ProviderUnavailable(f"cannot load Piper voice {model}: {e}") from e
         self._length_scale = float(self._voice.config.length_scale)
+        self._workers: set[threading.Thread] = set()
         self.voice_name = model.name.removesuffix(".onnx")
         self.sample_rate = int(self._voice.config.sample_rate)
         self.info = ProviderInfo(
@@ -135,6 +139,7 @@ class PiperTTS:
             target=self._produce, args=(pieces, config, channel), name="piper-tts", daemon=True
         )
         worker.start()
+        self._workers = {w for w in self._workers if w.is_alive()} | {worker}
         try:
             while True:
                 item = await channel.queue.get()
@@ -150,6 +155,17 @@ class PiperTTS:
             # Runs on completion, on aclose() and on cancellation alike; the worker notices
             # after its current sentence and exits without touching the loop again.
             channel.stop.set()
+
+    async def aclose(self) -> None:
+        """Wait for sentences still being rendered (a cancelled reply finishes its sentence).
+
+        onnxruntime cannot be interrupted mid-sentence; tearing the voice down under a running
+        worker aborts the process ("terminate called without an active exception").
+        """
+        workers = [w for w in self._workers if w.is_alive()]
+        self._workers = set()
+        if workers:
+            await asyncio.to_thread(_join, workers, _WORKER_GRACE_S)
 
     async def warmup(self) -> None:
         """Synthesize a word: the first run pays for ONNX allocations and espeak start-up."""
@@ -180,6 +196,12 @@ class PiperTTS:
         except Exception as e:  # espeak / onnxruntime errors are untyped
             error = e
         channel.put(_End(error), wait=False)
+
+
+def _join(threads: list[threading.Thread], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @dataclass(frozen=True, slots=True)
