@@ -24,6 +24,8 @@ class LiveSession:
     user_id: str
     agent: str
     client: str
+    #: The agent's display name (``agent`` is its id).
+    agent_name: str = ""
     started_at: float = field(default_factory=time.time)
     state: str = "listening"
     turns: int = 0

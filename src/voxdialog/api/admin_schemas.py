@@ -62,6 +62,7 @@ class LiveSessionOut(BaseModel):
     tenant_id: str
     user_id: str
     agent: str
+    agent_name: str
     client: str
     state: str
     started_at: dt.datetime
@@ -77,6 +78,7 @@ class LiveSessionOut(BaseModel):
             tenant_id=live.tenant_id,
             user_id=live.user_id,
             agent=live.agent,
+            agent_name=live.agent_name or live.agent,
             client=live.client,
             state=live.state,
             started_at=dt.datetime.fromtimestamp(live.started_at, dt.UTC),

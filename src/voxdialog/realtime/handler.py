@@ -188,6 +188,7 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
         principal.scope.user_id,
         agent.agent_id,
         "realtime",
+        agent_name=agent.name,
     )
     try:
         runtime.sessions.add(live)
@@ -354,6 +355,7 @@ class RealtimeConnection:
         """Speak and listen as ``agent`` from now on (``session.voxdialog.agent``)."""
         self.agent = agent
         self.live.agent = agent.agent_id
+        self.live.agent_name = agent.name
         info = replace(self.voice.info, agent=agent.agent_id)
         await self.voice.rebind(
             stt=agent.stt, tts=agent.tts, brain=agent.brain.open_session(info.scope), info=info

@@ -307,6 +307,7 @@ async def test_live_sessions_show_while_open_to_their_tenant_and_the_operator(
     session = seen_by_a[0]
     assert session["tenant_id"] == a.tenant_id
     assert session["agent"] == "default"
+    assert session["agent_name"] == "default"
     assert session["state"] == "listening"
     assert session["turns"] == 0
     assert session["duration_s"] >= 0
@@ -315,6 +316,7 @@ async def test_live_sessions_show_while_open_to_their_tenant_and_the_operator(
         "tenant_id",
         "user_id",
         "agent",
+        "agent_name",
         "client",
         "state",
         "started_at",

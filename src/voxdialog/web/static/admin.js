@@ -280,7 +280,7 @@ async function loadSessions() {
       row([
         idCell(s.user_id, userLabel(s.user_id)),
         idCell(s.tenant_id, tenantLabel(s.tenant_id)),
-        s.agent,
+        idCell(s.agent, s.agent_name),
         pill(s.state, STATE_TONES[s.state] || "muted"),
         num(duration(s.duration_s)),
         num(s.turns),
