@@ -7,12 +7,14 @@ serves the ``persona`` LLM and the ``cloud-voice`` TTS that agents may name.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from openai import AsyncOpenAI
 
+from tests.integration.realtime_client import collect_until
 from voxdialog.settings import ProviderSettings, RateLimitSettings, Settings
 from voxdialog.testing.fake_openai import FakeOpenAIServer
 from voxdialog.testing.server import BackgroundServer, free_port
@@ -57,6 +59,27 @@ def server(
 def clean(fake: FakeOpenAIServer) -> None:
     """Each test starts with no scripted answers and no recorded requests."""
     fake.reset()
+
+
+@pytest.fixture
+async def http(server: BackgroundServer) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST client of the server."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        yield client
+
+
+def realtime(server: BackgroundServer, token: str) -> AsyncOpenAI:
+    """The official SDK, pointed at the server, signed in with ``token``."""
+    return AsyncOpenAI(api_key=token, base_url=f"{server.base_url}/v1")
+
+
+async def ask(conn: Any, text: str) -> list[Any]:
+    """Send a user message as text and collect the response to it."""
+    await conn.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    )
+    await conn.response.create()
+    return await collect_until(conn, {"response.done"}, timeout=60)
 
 
 def password() -> str:

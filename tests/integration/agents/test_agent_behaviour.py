@@ -6,18 +6,18 @@ field of ``session.update`` while the conversation has not started.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from openai import AsyncOpenAI
 
 from tests.integration.agents.conftest import (
     CLOUD_TTS,
     PERSONA_LLM,
+    ask,
     bearer,
     new_agent,
+    realtime,
     register,
 )
 from tests.integration.realtime_client import (
@@ -33,25 +33,6 @@ from voxdialog.testing.server import BackgroundServer
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 GREETING = "Ahoy! Captain Vox at your service."
-
-
-@pytest.fixture
-async def http(server: BackgroundServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        yield client
-
-
-def realtime(server: BackgroundServer, token: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=token, base_url=f"{server.base_url}/v1")
-
-
-async def ask(conn: Any, text: str) -> list[Any]:
-    """Send a user message as text and collect the response to it."""
-    await conn.conversation.item.create(
-        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-    )
-    await conn.response.create()
-    return await collect_until(conn, {"response.done"}, timeout=60)
 
 
 async def messages(http: httpx.AsyncClient, token: str, session_id: str) -> list[dict[str, Any]]:

@@ -2,47 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import httpx
 import pytest
 import websockets
-from openai import AsyncOpenAI
 
 from tests.integration.agents.conftest import (
     CLOUD_TTS,
     PERSONA_LLM,
+    ask,
     bearer,
     new_agent,
+    realtime,
     register,
 )
-from tests.integration.realtime_client import collect_until, reply_audio_bytes, reply_transcript
+from tests.integration.realtime_client import reply_audio_bytes, reply_transcript
 from voxdialog.testing.fake_openai import ChatReply, FakeOpenAIServer
 from voxdialog.testing.server import BackgroundServer
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 PIRATE = "You are Captain Vox. Answer every question like a pirate would."
-
-
-@pytest.fixture
-async def http(server: BackgroundServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        yield client
-
-
-def realtime(server: BackgroundServer, token: str) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=token, base_url=f"{server.base_url}/v1")
-
-
-async def say(conn: Any, text: str) -> list[Any]:
-    """Send a user message as text and collect the spoken response."""
-    await conn.conversation.item.create(
-        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-    )
-    await conn.response.create()
-    return await collect_until(conn, {"response.done"}, timeout=60)
 
 
 async def test_a_session_binds_the_agent_named_by_id_or_name(
@@ -90,7 +69,7 @@ async def test_a_persona_answers_through_its_own_llm_with_its_system_prompt(
     fake.replies.append(ChatReply(text="Arr, the sea be calm today."))
     api = realtime(server, token)
     async with api.realtime.connect(model="local-voice", extra_query={"agent": agent["id"]}) as c:
-        events = await say(c, "How is the sea today?")
+        events = await ask(c, "How is the sea today?")
     assert events[-1].response.status == "completed"
     assert reply_transcript(events) == "Arr, the sea be calm today."
     assert reply_audio_bytes(events) > 0
@@ -109,7 +88,7 @@ async def test_without_any_llm_a_persona_falls_back_to_the_built_in_assistant(
     agent = await new_agent(http, token, system_prompt=PIRATE)
     api = realtime(server, token)
     async with api.realtime.connect(model="local-voice", extra_query={"agent": agent["id"]}) as c:
-        events = await say(c, "Add buy milk to my list.")
+        events = await ask(c, "Add buy milk to my list.")
     assert "milk" in reply_transcript(events).lower()
     assert not fake.requests_to("/chat/completions")
 
@@ -123,7 +102,7 @@ async def test_the_agents_tts_chain_speaks_at_the_agents_rate(
     async with api.realtime.connect(model="local-voice", extra_query={"agent": agent["id"]}) as c:
         await c.recv()  # session.created
         await c.session.update(session={"type": "realtime", "audio": {"output": {"speed": 1.2}}})
-        events = await say(c, "Add buy bread to my list.")
+        events = await ask(c, "Add buy bread to my list.")
     assert reply_audio_bytes(events) > 0
     spoken = fake.requests_to("/audio/speech")
     assert spoken
