@@ -44,6 +44,7 @@ from voxdialog.pipeline.events import (
     TranscriptionFailed,
 )
 from voxdialog.pipeline.ids import new_id
+from voxdialog.pipeline.manual import ManualBuffer
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo, TurnRecorder
 from voxdialog.pipeline.reply import ScriptedLine
 from voxdialog.pipeline.responder import ReplyPlan, Responder
@@ -71,6 +72,8 @@ Emit = Callable[[SessionEvent], Awaitable[None]]
 _BYTES_PER_MS = PIPELINE_RATE * 2 // 1000
 _MIN_COMMIT_MS = 100
 _MAX_MANUAL_BUFFER_MS = 10 * 60 * 1000
+# Audio kept after the last voiced frame of a manual commit, so the last word is not clipped.
+_SPEECH_TAIL_MS = 300
 #: User turns whose audio and timing marks are kept in memory.
 _KEPT_TURNS = 8
 # Messages of context handed to the brain (the context service keeps the same number).
@@ -143,7 +146,7 @@ class VoiceSession:
         self._frame_bytes = vad.frame_samples * 2
         self._detector = TurnDetector(config.turn, frame_ms=frame_ms, bytes_per_ms=_BYTES_PER_MS)
         self._pending = bytearray()
-        self._manual = bytearray()
+        self._manual = ManualBuffer(vad, bytes_per_ms=_BYTES_PER_MS, max_ms=_MAX_MANUAL_BUFFER_MS)
         self._item_id: str | None = None
         self._speculation: tuple[int, asyncio.Task[Transcript | ProviderError]] | None = None
         self._transcripts: dict[str, asyncio.Task[None]] = {}
@@ -201,7 +204,7 @@ class VoiceSession:
             and not len(self.conversation)
             and self._responder.active is None
             and not self._detector.speaking
-            and not self._manual
+            and not len(self._manual)
         )
 
     async def greet(self, text: str) -> bool:
@@ -234,10 +237,7 @@ class VoiceSession:
         """Feed PCM16 at the pipeline rate (16 kHz)."""
         await self._running.wait()
         if not self.config.vad_enabled:
-            self._manual += pcm
-            overflow = len(self._manual) - _MAX_MANUAL_BUFFER_MS * _BYTES_PER_MS
-            if overflow > 0:
-                del self._manual[:overflow]
+            if self._manual.append(pcm, threshold=self.config.turn.threshold):
                 AUDIO_FRAMES_DROPPED.labels(DROP_BUFFER_FULL).inc()
             return
         self._pending += pcm
@@ -313,19 +313,22 @@ class VoiceSession:
     async def commit(self, *, event_id: str | None = None) -> None:
         """``input_audio_buffer.commit``: the buffered audio becomes a user item."""
         await self._running.wait()
-        clip = bytes(self._manual)
-        if len(clip) < _MIN_COMMIT_MS * _BYTES_PER_MS:
+        if len(self._manual) < _MIN_COMMIT_MS * _BYTES_PER_MS:
             await self._emit(
                 SessionProblem(
                     "input_audio_buffer_commit_empty",
                     f"Expected at least {_MIN_COMMIT_MS}ms of audio, but buffer only has "
-                    f"{len(clip) / _BYTES_PER_MS:.2f}ms of audio.",
+                    f"{len(self._manual) / _BYTES_PER_MS:.2f}ms of audio.",
                     event_id=event_id,
                 )
             )
             return
-        self._manual.clear()
-        await self._commit_audio(new_id("item"), clip, speculative=None, respond=False)
+        clip, speech = self._manual.take(
+            pad_before_ms=self.config.turn.prefix_padding_ms, pad_after_ms=_SPEECH_TAIL_MS
+        )
+        await self._commit_audio(
+            new_id("item"), clip, speculative=None, respond=False, speech=speech
+        )
 
     async def clear_input(self) -> None:
         """``input_audio_buffer.clear``."""
@@ -456,7 +459,9 @@ class VoiceSession:
         speculative: asyncio.Task[Transcript | ProviderError] | None,
         respond: bool,
         timings: dict[str, float] | None = None,
+        speech: bytes | None = None,
     ) -> None:
+        """Add the user's turn and transcribe it (``speech``: just the part to transcribe)."""
         item = Item(
             id=item_id,
             role="user",
@@ -469,7 +474,7 @@ class VoiceSession:
         self._forget_old_audio()
         await self._emit(InputCommitted(item, prev))
         self._transcripts[item_id] = self._spawn(
-            self._finish_user_turn(item, speculative, respond), turn_id=item_id
+            self._finish_user_turn(item, speculative, respond, speech=speech), turn_id=item_id
         )
 
     async def _finish_user_turn(
@@ -477,17 +482,20 @@ class VoiceSession:
         item: Item,
         speculative: asyncio.Task[Transcript | ProviderError] | None,
         respond: bool,
+        *,
+        speech: bytes | None = None,
     ) -> None:
+        clip = (item.audio or b"") if speech is None else speech
         started = self._clock.now()
         try:
             result = await speculative if speculative else None
             if result is None or isinstance(result, ProviderError):
                 # No speculation, or it failed: one clean attempt on the whole turn.
-                result = await self._transcribe(item.audio or b"")
+                result = await self._transcribe(clip)
             transcript = result
         except asyncio.CancelledError:
             if speculative and speculative.cancelled() and not self._closed.is_set():
-                transcript = await self._transcribe(item.audio or b"")
+                transcript = await self._transcribe(clip)
             else:
                 raise
         except ProviderError as e:

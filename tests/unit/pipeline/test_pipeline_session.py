@@ -293,3 +293,41 @@ async def test_rebound_stages_answer_the_next_turn() -> None:
     assert first.turns == []
     assert [t.text for t in second.turns] == ["hi there"]
     assert h.session.info.agent == "pirate"
+
+
+async def test_a_manual_commit_transcribes_only_the_speech_but_keeps_the_whole_clip() -> None:
+    config = SessionConfig(vad_enabled=False, create_response=False)
+    stt = FakeSTT(["add milk"])
+    h = Harness(stt=stt, tts=FakeTTS(), brain=ScriptedBrain(["Ok."]), config=config)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        # A button held four seconds before the words, and two after them.
+        await h.session.append_audio(silence(4000) + tone(1000) + silence(2000))
+        await h.session.commit()
+        await h.wait_for(InputCommitted)
+        await h.session.create_response()
+        await h.wait_for(ResponseEnded)
+        h.session.close()
+    committed = h.of(InputCommitted)[0]
+    assert isinstance(committed, InputCommitted)
+    assert committed.item.audio_ms == 7000
+    # The speech with its padding: 300 ms before, 1 s of tone, about 300 ms after.
+    (heard,) = stt.clips
+    assert 1500 <= heard.duration_ms <= 1700
+    assert h.brain.turns[0].text == "add milk"
+
+
+async def test_a_manual_commit_without_speech_is_transcribed_whole() -> None:
+    config = SessionConfig(vad_enabled=False, create_response=False)
+    stt = FakeSTT([""])
+    h = Harness(stt=stt, tts=FakeTTS(), brain=ScriptedBrain(["Ok."]), config=config)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(silence(800))
+        await h.session.commit()
+        await h.wait_for(InputCommitted)
+        async with asyncio.timeout(5):
+            while not stt.clips:
+                await asyncio.sleep(0.005)
+        h.session.close()
+    assert stt.clips[0].duration_ms == 800
