@@ -62,18 +62,15 @@ async def _session_update(
     conn: RealtimeConnection, event: Mapping[str, Any], event_id: str | None
 ) -> None:
     patch = event.get("session") or {}
-    try:
-        merged = merge_session(conn.session, patch)
-    except ConfigError as e:
-        raise CommandError(e.code, str(e), param=e.param) from e
     agent = conn.agent
-    named = agent_named(patch)
-    if named is not None and named not in (agent.agent_id, agent.name):
-        # Another agent: its voice and turn taking become the defaults this patch applies to.
-        agent = await conn.choose_agent(named)
-        seeded = with_agent_defaults(conn.session, agent.turns, agent.voice)
-        merged = merge_session(seeded, patch)
     try:
+        merged = merge_session(conn.session, patch, turns=agent.turns)
+        named = agent_named(patch)
+        if named is not None and named not in (agent.agent_id, agent.name):
+            # Another agent: its voice and turn taking become the defaults the patch applies to.
+            agent = await conn.choose_agent(named)
+            seeded = with_agent_defaults(conn.session, agent.turns, agent.voice)
+            merged = merge_session(seeded, patch, turns=agent.turns)
         config = to_pipeline(merged, agent.turns)
     except ConfigError as e:
         raise CommandError(e.code, str(e), param=e.param) from e

@@ -99,8 +99,14 @@ def default_session(
     }
 
 
-def merge_session(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a ``session.update`` patch; raise ConfigError (and change nothing) if invalid."""
+def merge_session(
+    current: Mapping[str, Any], patch: Mapping[str, Any], *, turns: TurnSettings | None = None
+) -> dict[str, Any]:
+    """Apply a ``session.update`` patch; raise ConfigError (and change nothing) if invalid.
+
+    A ``turn_detection`` object replaces the current one whole; the fields it leaves out take
+    the agent's values (``turns``), or OpenAI's defaults without an agent.
+    """
     if not isinstance(patch, Mapping):
         raise ConfigError("session must be an object.", param="session", code="invalid_type")
     merged = copy.deepcopy(dict(current))
@@ -143,7 +149,7 @@ def merge_session(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[
             parse_tools(value, param="session.tools")
             merged[key] = list(value)
         elif key == "audio":
-            merged["audio"] = _merge_audio(merged.get("audio", {}), value)
+            merged["audio"] = _merge_audio(merged.get("audio", {}), value, turns)
         elif key == "voxdialog":
             merged[key] = {**merged.get(key, {}), **_extension(value)}
         else:
@@ -225,7 +231,7 @@ def parse_tools(value: Any, *, param: str) -> tuple[ToolSpec, ...]:
     return tuple(specs)
 
 
-def _merge_audio(current: dict[str, Any], patch: Any) -> dict[str, Any]:
+def _merge_audio(current: dict[str, Any], patch: Any, turns: TurnSettings | None) -> dict[str, Any]:
     if not isinstance(patch, Mapping):
         raise ConfigError("audio must be an object.", param="session.audio", code="invalid_type")
     audio = copy.deepcopy(current)
@@ -238,18 +244,18 @@ def _merge_audio(current: dict[str, Any], patch: Any) -> dict[str, Any]:
             )
         for key, value in fields.items():
             param = f"session.audio.{side}.{key}"
-            audio[side][key] = _audio_field(side, key, value, param)
+            audio[side][key] = _audio_field(side, key, value, param, turns)
     return audio
 
 
-def _audio_field(side: str, key: str, value: Any, param: str) -> Any:
+def _audio_field(side: str, key: str, value: Any, param: str, turns: TurnSettings | None) -> Any:
     if key == "format":
         try:
             return format_to_ga(parse_ga_format(value))
         except (ValueError, TypeError, AttributeError) as e:
             raise ConfigError(str(e) or "invalid audio format", param=param) from e
     if side == "input" and key == "turn_detection":
-        return _turn_detection(value, param)
+        return _turn_detection(value, param, turns)
     if side == "input" and key in ("transcription", "noise_reduction"):
         if value is not None and not isinstance(value, Mapping):
             raise ConfigError(f"{key} must be an object or null.", param=param)
@@ -267,7 +273,7 @@ def _audio_field(side: str, key: str, value: Any, param: str) -> Any:
     raise ConfigError(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
 
 
-def _turn_detection(value: Any, param: str) -> dict[str, Any] | None:
+def _turn_detection(value: Any, param: str, turns: TurnSettings | None) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or value.get("type") not in ("server_vad", "semantic_vad"):
@@ -276,9 +282,9 @@ def _turn_detection(value: Any, param: str) -> dict[str, Any] | None:
         )
     out: dict[str, Any] = {
         "type": value["type"],
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 500,
+        "threshold": turns.threshold if turns else 0.5,
+        "prefix_padding_ms": turns.prefix_padding_ms if turns else 300,
+        "silence_duration_ms": turns.silence_duration_ms if turns else 500,
         "idle_timeout_ms": None,
         "create_response": True,
         "interrupt_response": True,

@@ -207,3 +207,21 @@ async def test_without_a_model_the_assistant_declines_actions_the_agent_lacks(
     tasks = await http.get("/api/tasks", headers=bearer(token))
     assert tasks.json()["data"] == []
     assert "empty" in reply_transcript(listed).lower()
+
+
+async def test_turn_detection_set_by_a_client_keeps_the_agents_values_it_leaves_out(
+    server: BackgroundServer, http: httpx.AsyncClient
+) -> None:
+    token = (await register(http))["access_token"]
+    agent = await new_agent(http, token, turn_detection={"silence_duration_ms": 1300})
+    api = realtime(server, token)
+    async with api.realtime.connect(model="local-voice", extra_query={"agent": agent["id"]}) as c:
+        await c.recv()
+        for turn_detection in (None, {"type": "server_vad", "create_response": True}):
+            await c.session.update(
+                session={"type": "realtime", "audio": {"input": {"turn_detection": turn_detection}}}
+            )
+            updated = await collect_until(c, {"session.updated"})
+        session = updated[-1].session
+    assert session.audio.input.turn_detection.silence_duration_ms == 1300
+    assert session.audio.output.voice == "alloy"  # no agent voice: the default one
