@@ -6,122 +6,66 @@ hold no task commands). Chromium plays it once from the moment the page opens th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
-from pathlib import Path
+import itertools
+import re
 from typing import Any
 
-import httpx
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import BrowserContext, WebSocketRoute
 
-from tests.integration.conftest import LiveServer
-from voxdialog.audio.formats import AudioChunk
-from voxdialog.audio.wav import read_wav
-from voxdialog.testing.browser import (
-    READ_PROBE,
-    TALK_PAGE_PROBE,
-    MicPart,
-    chromium_with_mic,
-    write_mic_wav,
+from tests.browser.talk import (
+    ASSISTANT_MESSAGES,
+    HALF_SECOND,
+    LEAD_S,
+    USER_MESSAGES,
+    OpenTalkPage,
+    TalkPage,
+    conversation,
+    said,
+    speech,
 )
+from tests.integration.conftest import LiveServer
+from voxdialog.testing.browser import SPOKE_THEN_QUIET
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
-#: Silence before the first words. The microphone starts before the page has its token and
-#: socket, and audio sent before ``session.created`` is dropped: connecting must fit in here.
-LEAD_S = 4.0  # the page may take a while to open its socket on a loaded machine
-#: Silence after the last words: time to end the turn and hear the whole reply.
-TAIL_S = 3.0
-#: Generous bounds for one step of a conversation (a busy CI machine runs the models).
-STEP_MS = 45_000
-#: 24 kHz samples in half a second: reply audio that really played, not a click.
-HALF_SECOND = 12_000
-
-USER_MESSAGES = "#messages li.msg--user:not(.is-pending)"
-ASSISTANT_MESSAGES = "#messages li.msg--assistant"
+#: Silence between two commands of one script: the first is answered and played in it.
+GAP_S = 12.0
+#: Push-to-talk: how long before the words the test presses the key.
+PRESS_BEFORE_SPEECH_S = 0.8
+#: How long the microphone must stay quiet before the speaker is taken to have finished.
+QUIET_MS = 700
+PLAYED_AT_LEAST = """(samples) => Object.values(window.__voxdialogProbe.played)
+  .reduce((sum, n) => sum + n, 0) >= samples"""
 
 
-async def speech(server: LiveServer, text: str) -> AudioChunk:
-    """``text`` spoken by the server's own ``/v1/audio/speech``, as a WAV clip."""
-    async with httpx.AsyncClient(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {server.api_key}"},
-        timeout=60,
-    ) as http:
-        response = await http.post(
-            "/v1/audio/speech",
-            json={"model": "tts-1", "voice": "alloy", "input": text, "response_format": "wav"},
-        )
-    response.raise_for_status()
-    return read_wav(response.content)
+def normalized(text: str) -> str:
+    """Text with runs of whitespace as single spaces (the stored copy joins words so)."""
+    return " ".join(text.split())
 
 
-class TalkPage:
-    """The page at ``/`` in a browser whose microphone plays a script, and what it saw."""
-
-    def __init__(self, page: Page, screenshots: Path) -> None:
-        self.page = page
-        self.screenshots = screenshots
-        self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    async def start(self, base_url: str) -> None:
-        await self.page.goto(f"{base_url}/")
-        await self.shot("01-loaded")
-        await self.page.click("#talk")
-        # The probe keeps every mode shown, so a short "listening" cannot be missed.
-        await self.page.wait_for_function(
-            "() => window.__voxdialogProbe.modes.includes('listening')", timeout=STEP_MS
-        )
-
-    async def wait_for(self, selector: str, count: int = 1) -> None:
-        """Until at least ``count`` elements match ``selector``."""
-        await self.page.wait_for_function(
-            "([selector, count]) => document.querySelectorAll(selector).length >= count",
-            arg=[selector, count],
-            timeout=STEP_MS,
-        )
-
-    async def texts(self, selector: str) -> list[str]:
-        return await self.page.locator(f"{selector} .msg-text").all_inner_texts()
-
-    async def probe(self) -> dict[str, Any]:
-        seen: dict[str, Any] = await self.page.evaluate(READ_PROBE)
-        return seen
-
-    async def shot(self, name: str) -> None:
-        await self.page.screenshot(path=self.screenshots / f"{name}.png", full_page=True)
+def no_thinking_while_speaking(modes: list[str]) -> bool:
+    """The status never fell back from "speaking" to "thinking" (between two sentences)."""
+    return ("speaking", "thinking") not in set(itertools.pairwise(modes))
 
 
-OpenTalkPage = Callable[[Sequence[MicPart]], Awaitable[TalkPage]]
+async def heard_part(page: TalkPage, selector: str) -> tuple[str, str]:
+    """The heard (normal) and unheard (struck) text of the first bubble matching ``selector``."""
+    bubble = page.page.locator(selector).first
+    heard = await bubble.locator(".heard").text_content() or ""
+    unheard = await bubble.locator(".unheard").text_content() or ""
+    return heard, unheard
 
 
-@pytest.fixture
-async def talk_page(
-    chromium: Path, live_server: LiveServer, screenshots: Path, tmp_path: Path
-) -> AsyncIterator[OpenTalkPage]:
-    """Opens the talk page, started, in a browser whose microphone says the given script."""
-    opened: list[TalkPage] = []
-    async with AsyncExitStack() as browsers:
-
-        async def open_with(parts: Sequence[MicPart]) -> TalkPage:
-            wav = write_mic_wav(
-                tmp_path / f"microphone-{len(opened)}.wav", [LEAD_S, *parts, TAIL_S]
-            )
-            context = await browsers.enter_async_context(chromium_with_mic(wav))
-            await context.add_init_script(TALK_PAGE_PROBE)
-            page = context.pages[0] if context.pages else await context.new_page()
-            talk = TalkPage(page, screenshots)
-            opened.append(talk)
-            await talk.start(live_server.base_url)
-            return talk
-
-        yield open_with
-        for talk in opened:
-            await talk.shot("99-final")
-    for talk in opened:
-        assert talk.errors == [], "the page threw"
+async def wait_until_heard_matches(page: TalkPage, item_id: str, stored: str) -> None:
+    """Until the bubble of ``item_id`` shows exactly ``stored`` as its heard part."""
+    await page.until(
+        """([itemId, stored]) => {
+          const heard = document.querySelector(`[data-item-id="${itemId}"] .heard`);
+          return heard && heard.textContent.split(/\\s+/).filter(Boolean).join(" ") === stored;
+        }""",
+        [item_id, normalized(stored)],
+    )
 
 
 async def test_a_spoken_command_is_transcribed_answered_and_played(
@@ -134,18 +78,29 @@ async def test_a_spoken_command_is_transcribed_answered_and_played(
     await page.wait_for(f"{ASSISTANT_MESSAGES}:not(.is-pending)")
     await page.shot("02-answered")
     # Playback ran to its end and the page went back to listening.
-    await page.page.wait_for_function(
+    await page.until(
         "() => window.__voxdialogProbe.modes.includes('speaking')"
-        " && document.body.dataset.mode === 'listening'",
-        timeout=STEP_MS,
+        " && document.body.dataset.mode === 'listening'"
+        " && document.body.dataset.playing === 'false'"
     )
-    (said,) = await page.texts(USER_MESSAGES)
+    (said_text,) = await page.texts(USER_MESSAGES)
     (answer,) = await page.texts(ASSISTANT_MESSAGES)
-    assert "dentist" in said.lower()
+    assert "dentist" in said_text.lower()
     assert "dentist" in answer.lower()
     seen = await page.probe()
     assert sum(seen["played"].values()) >= HALF_SECOND
     assert seen["flushes"] == 0  # nobody talked over it
+    assert no_thinking_while_speaking(seen["modes"]), seen["modes"]
+    # The hooks tools rely on: every bubble names its item and role; the stats add up.
+    roles = await page.page.eval_on_selector_all(
+        "#messages li.msg", "items => items.map(li => [li.dataset.role, li.dataset.itemId])"
+    )
+    assert [role for role, _ in roles] == ["user", "assistant"]
+    assert all(item_id.startswith("item_") for _, item_id in roles)
+    stats = (await page.exposed())["stats"]
+    assert stats["audioChunksReceived"] > 0
+    assert stats["audioChunksPlayed"] == stats["audioChunksReceived"]
+    assert stats["reconnects"] == 0
 
 
 async def test_talking_over_the_long_help_answer_stops_it(
@@ -170,16 +125,138 @@ async def test_talking_over_the_long_help_answer_stops_it(
     # The interruption is itself answered, and the interrupted reply never plays again.
     await page.wait_for(USER_MESSAGES, count=2)
     await page.wait_for(f"{ASSISTANT_MESSAGES}:not(.is-pending)", count=2)
-    await page.page.wait_for_function(
-        "() => document.body.dataset.mode === 'listening'", timeout=STEP_MS
-    )
+    await page.until("() => document.body.dataset.mode === 'listening'")
     await page.shot("03-answered")
-    said = await page.texts(USER_MESSAGES)
+    said_texts = await page.texts(USER_MESSAGES)
     answers = await page.texts(ASSISTANT_MESSAGES)
-    assert "what can you do" in said[0].lower()
-    assert "milk" in said[1].lower()
+    assert "what can you do" in said_texts[0].lower()
+    assert "milk" in said_texts[1].lower()
     assert "milk" in answers[1].lower()
     played = (await page.probe())["played"]
     for item_id, samples in cut_at.items():
         assert played[item_id] == samples, "the interrupted reply kept playing"
     assert set(played) - set(cut_at), "the answer to the interruption did not play"
+
+    # What the page shows as heard is exactly what the server kept; the rest is struck.
+    item_id = await interrupted.get_attribute("data-item-id")
+    assert item_id is not None
+    stored = await stored_assistant_text(page, live_server, item_id)
+    await wait_until_heard_matches(page, item_id, stored)
+    heard, unheard = await heard_part(page, f'[data-item-id="{item_id}"]')
+    assert normalized(heard) == normalized(stored)
+    assert unheard.strip(), "nothing of the interrupted reply is marked unheard"
+
+
+async def stored_assistant_text(page: TalkPage, server: LiveServer, item_id: str) -> str:
+    """The server's stored text of assistant item ``item_id`` in the page's conversation."""
+    conversation_id = (await page.exposed())["conversationId"]
+    stored = await conversation(server, conversation_id, server.api_key)
+    (message,) = [m for m in stored["messages"] if m["item_id"] == item_id]
+    assert message["status"] == "incomplete"
+    text: str = message["text"]
+    return text
+
+
+async def test_push_to_talk_answers_on_release_and_a_tap_stops_the_reply(
+    live_server: LiveServer, talk_page: OpenTalkPage
+) -> None:
+    question = await speech(live_server, "What can you do?")
+    page = await talk_page([question], start=False)
+    await page.page.click("text=Push to talk")
+    await page.start()
+    await page.until("() => !document.getElementById('ptt').hidden")
+    await page.shot("02-push-to-talk")
+
+    # Press Space a moment before the question is spoken, as a person does, and let go once
+    # the microphone is quiet again. (The script's lead-in is silence while the page connects.)
+    await page.until(
+        "(ms) => performance.now() - window.__voxdialogProbe.levelSince >= ms",
+        (LEAD_S - PRESS_BEFORE_SPEECH_S) * 1000,
+    )
+    await page.page.keyboard.down("Space")
+    await page.until("() => document.body.dataset.mode === 'user'")
+    await page.until(SPOKE_THEN_QUIET, QUIET_MS)
+    await page.page.keyboard.up("Space")
+
+    await page.wait_for(USER_MESSAGES)
+    await page.until(PLAYED_AT_LEAST, HALF_SECOND)
+    assert "what can you do" in (await page.texts(USER_MESSAGES))[0].lower()
+    await page.shot("03-answering")
+
+    # A tap while the reply plays stops it like talking over it, and is no turn itself.
+    await page.page.keyboard.press("Space")
+    await page.wait_for(f"{ASSISTANT_MESSAGES}.is-interrupted")
+    seen = await page.probe()
+    assert seen["flushes"] == 1
+    item_id = await page.page.locator(f"{ASSISTANT_MESSAGES}.is-interrupted").first.get_attribute(
+        "data-item-id"
+    )
+    assert item_id is not None
+    stored = await stored_assistant_text(page, live_server, item_id)
+    await wait_until_heard_matches(page, item_id, stored)
+    await page.until(
+        "() => document.body.dataset.mode === 'listening'"
+        " && document.body.dataset.playing === 'false'"
+    )
+    await page.shot("04-stopped")
+    played = (await page.probe())["played"]
+    assert played[item_id] == seen["playedAtFlush"][item_id], "the reply went on playing"
+    conversation_id = (await page.exposed())["conversationId"]
+    messages = (await conversation(live_server, conversation_id, live_server.api_key))["messages"]
+    assert len(said(messages, "user")) == 1, "the tap became a turn"
+
+
+async def test_a_dropped_connection_comes_back_to_the_same_conversation(
+    live_server: LiveServer, talk_page: OpenTalkPage
+) -> None:
+    first = await speech(live_server, "Add a task to water the plants.")
+    second = await speech(live_server, "What are my tasks?")
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    async def through_a_proxy(context: BrowserContext) -> None:
+        # Every Realtime socket goes through the test, which can cut it like a network drop.
+        def forward(socket: WebSocketRoute) -> None:
+            sockets.append((socket, socket.connect_to_server()))
+
+        await context.route_web_socket(re.compile(r".*/v1/realtime.*"), forward)
+
+    page = await talk_page([first, GAP_S, second], prepare=through_a_proxy)
+    await page.wait_for(f"{ASSISTANT_MESSAGES}:not(.is-pending)")
+    await page.until(
+        "() => document.body.dataset.mode === 'listening'"
+        " && document.body.dataset.playing === 'false'"
+    )
+    before: dict[str, Any] = await page.exposed()
+
+    # Both ends see the connection go, as when a network drops: the server ends its side of
+    # the session, the browser's socket closes without the page having asked.
+    to_page, to_server = sockets[-1]
+    await to_server.close()
+    await to_page.close(code=1012, reason="the network went away")
+    await page.until(
+        "() => window.voxdialog.stats.reconnects === 1 && window.voxdialog.phase === 'live'"
+    )
+    await page.shot("02-reconnected")
+    after = await page.exposed()
+    assert after["conversationId"] == before["conversationId"]
+    assert "reconnecting" in (await page.probe())["modes"]
+    assert len(sockets) >= 2
+    # The transcript stayed, and the next turn goes on in the same conversation.
+    await page.wait_for(USER_MESSAGES, count=2)
+    await page.wait_for(f"{ASSISTANT_MESSAGES}:not(.is-pending)", count=2)
+    await page.until(  # the whole answer has arrived and played
+        "() => document.body.dataset.mode === 'listening'"
+        " && document.body.dataset.playing === 'false'"
+    )
+    await page.shot("03-answered-after-reconnect")
+    said_texts = await page.texts(USER_MESSAGES)
+    answers = await page.texts(ASSISTANT_MESSAGES)
+    assert "water the plants" in said_texts[0].lower()
+    assert "tasks" in said_texts[1].lower()
+    assert "water the plants" in answers[1].lower()
+    assert no_thinking_while_speaking((await page.probe())["modes"])
+    stored = await conversation(live_server, before["conversationId"], live_server.api_key)
+    user_lines = [line.lower() for line in said(stored["messages"], "user")]
+    assert len(user_lines) == 2
+    assert "water the plants" in user_lines[0]
+    assert "tasks" in user_lines[1]

@@ -180,6 +180,32 @@ class AuthService:
         )
         return SignedIn(found.user, await self._sign_in(found.user))
 
+    async def local_sign_in(self, scope: Scope, *, ip: str | None) -> SignedIn:
+        """Sign in the local admin for the talk page on this machine (the route checks locality).
+
+        Audited like a password login, under its own action so the two can be told apart.
+        """
+        user = await get_user(self.db, scope)
+        if user is None or user.disabled:
+            await audit.record_audit(
+                self.db,
+                "auth.local_login",
+                audit.FAILURE,
+                tenant_id=scope.tenant_id,
+                user_id=scope.user_id,
+                ip=ip,
+            )
+            raise AuthError(401, "invalid_credentials", "The local administrator cannot sign in.")
+        await audit.record_audit(
+            self.db,
+            "auth.local_login",
+            audit.SUCCESS,
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            ip=ip,
+        )
+        return SignedIn(user, await self._sign_in(user))
+
     async def refresh(self, refresh_token: str, *, ip: str | None) -> TokenPair:
         """Rotate a refresh token; a reused one revokes its whole sign-in."""
         try:

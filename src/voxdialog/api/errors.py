@@ -164,7 +164,9 @@ _COMMON_ERRORS = {
 }
 #: Operations under ``/api`` and ``/v1`` that need no bearer credential. Every other one is
 #: documented as needing it, so a route that forgets to check it fails the API fuzz tests.
-PUBLIC_PATHS = frozenset({"/api/auth/register", "/api/auth/login", "/api/auth/refresh"})
+PUBLIC_PATHS = frozenset(
+    {"/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/api/auth/local"}
+)
 #: A bearer is optional here: without one, only a same-origin page on this machine gets in.
 OPTIONAL_AUTH_PATHS = frozenset({"/api/realtime-token"})
 _ERROR_SCHEMA: dict[str, Any] = {

@@ -76,20 +76,42 @@ def write_mic_wav(path: Path, parts: Sequence[MicPart]) -> Path:
     return path
 
 
-def chromium_args(mic_wav: Path, *, loop: bool = False) -> list[str]:
+def chromium_args(mic_wav: Path, *, loop: bool = False, extra: Sequence[str] = ()) -> list[str]:
     """Command-line switches for a headless Chromium whose microphone plays ``mic_wav``.
 
     Args:
         mic_wav: The WAV file the fake capture device plays.
         loop: Replay the file forever (Chromium's default) instead of once.
+        extra: More switches (e.g. ``host_name_args``).
     """
     capture = str(mic_wav) if loop else f"{mic_wav}%noloop"
-    return [*BASE_ARGS, f"--use-file-for-fake-audio-capture={capture}"]
+    return [*BASE_ARGS, f"--use-file-for-fake-audio-capture={capture}", *extra]
+
+
+def host_name_args(name: str, port: int) -> list[str]:
+    """Switches that make ``http://{name}:{port}`` reach this machine's server, as a secure page.
+
+    The page then runs under a host name that is not a loopback name, as on a server reached
+    over the network, while the test server still only listens on 127.0.0.1. Browsers give
+    the microphone only to secure pages, so that origin is declared secure.
+
+    Args:
+        name: The host name to map to 127.0.0.1 (e.g. ``voxdialog.test``).
+        port: The server's port.
+    """
+    return [
+        f"--host-resolver-rules=MAP {name} 127.0.0.1",
+        f"--unsafely-treat-insecure-origin-as-secure=http://{name}:{port}",
+    ]
 
 
 @contextlib.asynccontextmanager
 async def chromium_with_mic(
-    mic_wav: Path, *, loop: bool = False, viewport: tuple[int, int] = (1280, 800)
+    mic_wav: Path,
+    *,
+    loop: bool = False,
+    viewport: tuple[int, int] = (1280, 800),
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[BrowserContext]:
     """A fresh headless Chromium profile whose microphone plays ``mic_wav``.
 
@@ -99,6 +121,7 @@ async def chromium_with_mic(
         mic_wav: The WAV file the fake microphone plays (see ``write_mic_wav``).
         loop: Replay the file forever instead of once.
         viewport: Page size for screenshots.
+        extra_args: More Chromium switches (e.g. ``host_name_args``).
 
     Raises:
         FileNotFoundError: ``/usr/bin/chromium`` is not installed (run ``scripts/setup``).
@@ -111,7 +134,7 @@ async def chromium_with_mic(
                 profile,
                 executable_path=CHROMIUM,
                 headless=True,
-                args=chromium_args(mic_wav, loop=loop),
+                args=chromium_args(mic_wav, loop=loop, extra=extra_args),
                 viewport={"width": viewport[0], "height": viewport[1]},
                 permissions=["microphone"],
             )
@@ -121,13 +144,20 @@ async def chromium_with_mic(
                 await context.close()
 
 
+#: The microphone level (0..1, the page's meter) from which the probe calls the input loud.
+LOUD_LEVEL = 0.35
+
 #: An init script that watches the talk page from the inside without changing what it does:
-#: every ``body[data-mode]`` it shows, and what its playback AudioWorklet reports (24 kHz
-#: samples rendered per assistant item, and the flushes a barge-in causes). Read it with
-#: ``page.evaluate(READ_PROBE)``.
+#: every ``body[data-mode]`` it shows, when its level meter was first written (about when the
+#: microphone opened) and last showed a loud microphone (``performance.now()`` ms), and what
+#: its playback AudioWorklet reports (24 kHz samples rendered per assistant item, and the
+#: flushes a barge-in causes). Read it with ``page.evaluate(READ_PROBE)``.
 TALK_PAGE_PROBE = """
 (() => {
-  const probe = { modes: [], played: {}, flushes: 0, playedAtFlush: null };
+  const LOUD = __LOUD__;
+  const probe = {
+    modes: [], played: {}, flushes: 0, playedAtFlush: null, levelSince: null, lastLoud: null,
+  };
   window.__voxdialogProbe = probe;
   document.addEventListener("DOMContentLoaded", () => {
     const note = () => {
@@ -139,6 +169,13 @@ TALK_PAGE_PROBE = """
       attributes: true,
       attributeFilter: ["data-mode"],
     });
+    const stage = document.getElementById("stage");
+    if (!stage) return;
+    new MutationObserver(() => {
+      const level = parseFloat(stage.style.getPropertyValue("--level")) || 0;
+      if (probe.levelSince === null) probe.levelSince = performance.now();
+      if (level >= LOUD) probe.lastLoud = performance.now();
+    }).observe(stage, { attributes: true, attributeFilter: ["style"] });
   });
   const Native = window.AudioWorkletNode;
   if (!Native) return;
@@ -159,6 +196,12 @@ TALK_PAGE_PROBE = """
     }
   };
 })();
-"""
+""".replace("__LOUD__", str(LOUD_LEVEL))
 #: ``page.evaluate`` this to read what ``TALK_PAGE_PROBE`` saw.
 READ_PROBE = "() => window.__voxdialogProbe"
+#: ``page.wait_for_function`` this with a number of ms: true once the microphone was loud and
+#: has been quiet for that long since (someone spoke, then stopped).
+SPOKE_THEN_QUIET = """(quietMs) => {
+  const probe = window.__voxdialogProbe;
+  return probe.lastLoud !== null && performance.now() - probe.lastLoud >= quietMs;
+}"""

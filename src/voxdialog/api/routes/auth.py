@@ -27,6 +27,7 @@ from voxdialog.api.schemas import (
     TokensOut,
     UserOut,
 )
+from voxdialog.db.repos import audit
 from voxdialog.runtime import Runtime
 from voxdialog.security.principal import Principal
 from voxdialog.security.ratelimit import RateLimiterUnavailable
@@ -37,6 +38,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many requests"},
 }
 router = APIRouter(prefix="/api", tags=["auth"], responses=ERRORS)
+#: Host names that can only mean this machine (a page served under any other name is not local).
+LOOPBACK_HOST_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+#: The audit action of a local sign-in (password sign-ins are ``auth.login``).
+LOCAL_LOGIN = "auth.local_login"
 
 
 def _api_error(exc: AuthError) -> ApiError:
@@ -129,21 +134,72 @@ async def ws_ticket(
     return TicketOut(ticket=ticket, expires_in=runtime.settings.auth.ticket_ttl_s)
 
 
+@router.post("/auth/local", responses={401: {"description": "Not the page on this machine"}})
+async def local_sign_in(request: Request, runtime: RuntimeDep) -> SignedInOut:
+    """Sign in as the local administrator: only for the talk page opened on this machine.
+
+    Offline use on localhost needs no sign-up. The request must come from loopback, carry no
+    credential, be same-origin, and name a loopback host (another site's page cannot ask, and
+    a DNS-rebinding name that resolves to 127.0.0.1 is not a loopback host name).
+    """
+    ip = client_ip(request)
+    refusal = _local_page_refusal(request)
+    if refusal is None and request.headers.get("authorization") is not None:
+        refusal = "credential_given"
+    scope = runtime.local_scope
+    if refusal is None and scope is None:
+        refusal = "no_local_admin"
+    if refusal is not None or scope is None:
+        await audit.record_audit(
+            runtime.db, LOCAL_LOGIN, audit.DENIED, ip=ip, detail={"reason": refusal}
+        )
+        raise ApiError(
+            401,
+            "Local sign-in only works for the page opened on this machine; sign in instead.",
+            code="local_sign_in_refused",
+        )
+    try:
+        result = await _auth(runtime).local_sign_in(scope, ip=ip)
+    except AuthError as exc:
+        raise _api_error(exc) from exc
+    return _signed_in(result)
+
+
 @router.post("/realtime-token", responses={401: {"description": "Not allowed"}})
 async def realtime_token(request: Request, runtime: RuntimeDep) -> dict[str, object]:
     """A ticket for the talk page: with a bearer credential, or as the local admin on localhost.
 
-    Without a credential only a same-origin page opened on this machine gets one: offline use
-    on localhost needs no sign-up, and another site cannot mint tickets through the browser.
+    Without a credential only a same-origin page opened on this machine under a loopback host
+    name gets one: offline use on localhost needs no sign-up, another site cannot mint
+    tickets through the browser, and neither can a DNS-rebinding name.
     """
     principal: Principal | None = await runtime.authenticate(bearer(request))
-    if principal is None and bearer(request) is None and is_loopback(request):
-        origin = request.headers.get("origin")
-        host = request.headers.get("host", "")
-        if origin is None or origin.split("://", 1)[-1] == host:
-            principal = runtime.local_principal
+    if principal is None and bearer(request) is None and _local_page_refusal(request) is None:
+        principal = runtime.local_principal
     if principal is None:
         raise ApiError(401, "Sign in or use an API key.", code="invalid_api_key")
     ticket = await _auth(runtime).issue_ticket(principal)
     ttl = runtime.settings.auth.ticket_ttl_s
     return {"token": ticket, "ticket": ticket, "expires_in": ttl}
+
+
+def _hostname(host: str) -> str:
+    """The name part of a Host header, lower case: ``[::1]:8000`` -> ``[::1]``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.partition(":")[0]
+
+
+def _local_page_refusal(request: Request) -> str | None:
+    """Why a request is not a same-origin page on this machine, or None when it is."""
+    if not is_loopback(request):
+        return "not_loopback"
+    host = request.headers.get("host", "")
+    # DNS rebinding: attacker.example may resolve to 127.0.0.1, but it stays its Host.
+    if _hostname(host) not in LOOPBACK_HOST_NAMES:
+        return "host_not_loopback"
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1].rstrip("/") != host:
+        return "foreign_origin"
+    return None

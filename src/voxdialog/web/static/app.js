@@ -1,14 +1,48 @@
-// VoxDialog talk page: microphone -> Realtime WebSocket (GA protocol) -> speaker,
-// with a live transcript and barge-in. Plain ES module, no dependencies.
+// VoxDialog talk page: microphone -> Realtime WebSocket (GA protocol) -> speaker, with a live
+// transcript, barge-in, push-to-talk, reconnects that keep the conversation, sign-in, agents
+// and history. Plain ES modules, no build step, no dependencies.
 
-const SAMPLE_RATE = 24000; // pcm16 in both directions, as the session.update below asks
+import { AgentPicker, DEFAULT_AGENT } from "./agents.js";
+import { Auth } from "./auth.js";
+import { VoiceAudio } from "./audio.js";
+import { History } from "./history.js";
+import { ReplyAudio } from "./reply-audio.js";
+import { UserSettings } from "./settings.js";
+import { Transcript } from "./transcript.js";
+import {
+  $,
+  PageError,
+  SAMPLE_RATE,
+  bytesToBase64,
+  formatWhen,
+  isLoopbackHost,
+  localStore,
+  wsURL,
+} from "./util.js";
+
 const MODEL = "local-voice";
-const TOKEN_URL = "/api/realtime-token";
-const KEY_STORAGE = "voxdialog.apiKey";
-const FLUSH_TIMEOUT_MS = 150;
 const REPLY_WAIT_MS = 10000;
 const ABANDON_MS = 3000;
 const TOAST_MS = 8000;
+// Reconnect back-off: 0.5 s, 1 s, 2 s, 4 s, then every 8 s (±20%), about 40 s in all, then
+// the Reconnect button. A server that has not noticed the drop yet refuses to resume the
+// conversation until it does (its keep-alive pings find out within about that time).
+const RECONNECT_TRIES = 8;
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 8000;
+// Push-to-talk: audio keeps flowing this long after release so the last word is not cut;
+// a press held for less than the server's minimum buffer (100 ms) is a tap, not a turn
+// (a tap while the reply plays just stops it).
+const PTT_TAIL_MS = 250;
+const PTT_MIN_SAMPLES = SAMPLE_RATE / 10;
+// The server closes a session after minutes without events; push-to-talk sends none while
+// nobody talks, so it says "still here" (an empty buffer clear) once a minute.
+const KEEPALIVE_MS = 60_000;
+const HISTORY_REFRESH_MS = 1500;
+const HANDS_FREE = "hands-free";
+const PUSH_TO_TALK = "push-to-talk";
+const TURNS_KEY = "voxdialog.turns";
+const MIC_KEY = "voxdialog.microphone";
 
 // Races the spec calls benign: the client did nothing wrong, so the user needs no toast.
 const BENIGN_ERRORS = new Set([
@@ -16,493 +50,277 @@ const BENIGN_ERRORS = new Set([
   "conversation_already_has_active_response",
   "response_cancel_not_active",
 ]);
+// Errors that announce the server is about to close the socket; the reconnect handles them.
+const CLOSING_ERRORS = new Set(["session_idle_timeout", "session_expired", "session_revoked"]);
 
-const MIC_CONSTRAINTS = {
-  echoCancellation: true,
-  noiseSuppression: true,
-  autoGainControl: true,
-  channelCount: 1,
+// Thresholds and the silence window are left out: the server fills them in from the agent.
+const SERVER_VAD = {
+  type: "server_vad",
+  create_response: true,
+  interrupt_response: true,
 };
 
-const SESSION_UPDATE = {
-  type: "session.update",
-  session: {
-    type: "realtime",
-    output_modalities: ["audio"],
-    audio: {
-      input: {
-        format: { type: "audio/pcm", rate: SAMPLE_RATE },
-        transcription: { model: "whisper-1" },
-        turn_detection: {
-          type: "server_vad",
-          silence_duration_ms: 500,
-          create_response: true,
-          interrupt_response: true,
-        },
-      },
-      output: { format: { type: "audio/pcm", rate: SAMPLE_RATE }, voice: "alloy" },
-    },
-  },
-};
-
-/** An error whose message is written for the person using the page. */
-class PageError extends Error {
-  constructor(message, { kind = "general" } = {}) {
-    super(message);
-    this.kind = kind;
-  }
-}
-
 // ---------------------------------------------------------------------------------------
-// Small helpers
+// Elements and shared objects
 // ---------------------------------------------------------------------------------------
-
-const $ = (id) => document.getElementById(id);
 
 const ui = {
   stage: $("stage"),
   talk: $("talk"),
   talkLabel: $("talk-label"),
   status: $("status"),
+  ptt: $("ptt"),
+  turnRadios: [...document.querySelectorAll('input[name="turns"]')],
+  microphone: $("microphone"),
   reconnect: $("reconnect"),
   notice: $("notice"),
-  keyForm: $("key-form"),
-  keyHint: $("key-hint"),
-  keyInput: $("api-key"),
   transcript: $("transcript"),
   messages: $("messages"),
   empty: $("empty"),
+  archive: $("archive"),
+  archiveEmpty: $("archive-empty"),
+  archiveActions: $("archive-actions"),
+  continueButton: $("continue"),
+  archiveClose: $("archive-close"),
+  conversationTitle: $("conversation-title"),
+  conversationMeta: $("conversation-meta"),
   composer: $("composer"),
   message: $("message"),
   send: $("send"),
   announcer: $("announcer"),
   toasts: $("toasts"),
+  agent: $("agent"),
+  userName: $("user-name"),
+  avatar: $("avatar"),
+  signOut: $("sign-out"),
+  signinHint: $("signin-hint"),
+  loginForm: $("login-form"),
+  loginError: $("login-error"),
+  loginSubmit: $("login-submit"),
+  email: $("email"),
+  password: $("password"),
+  localSignin: $("local-signin"),
+  keyOption: $("key-option"),
+  keyForm: $("key-form"),
+  keyHint: $("key-hint"),
+  keyInput: $("api-key"),
+  sidebar: $("sidebar"),
+  sidebarToggle: $("sidebar-toggle"),
+  newConversation: $("new-conversation"),
 };
 
-function wsURL(path) {
-  const url = new URL(path, location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  return url.href;
-}
-
-function bytesToBase64(bytes) {
-  // Chunked so String.fromCharCode never gets more arguments than the engine allows.
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-function base64ToBytes(b64) {
-  const binary = atob(b64);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-function samplesToMs(samples) {
-  return Math.floor((samples * 1000) / SAMPLE_RATE);
-}
-
-// sessionStorage can throw (disabled storage, sandboxed frames); the key is optional anyway.
-const keyStore = {
-  get() {
-    try {
-      return sessionStorage.getItem(KEY_STORAGE) || "";
-    } catch {
-      return "";
-    }
-  },
-  set(value) {
-    try {
-      if (value) sessionStorage.setItem(KEY_STORAGE, value);
-      else sessionStorage.removeItem(KEY_STORAGE);
-    } catch {
-      // Not persisted; the key still works for this attempt via memory below.
-    }
-    keyStore.memory = value;
-  },
-  memory: "",
-};
-
-// ---------------------------------------------------------------------------------------
-// Audio: microphone capture and assistant playback, both in AudioWorklets
-// ---------------------------------------------------------------------------------------
-
-class VoiceAudio {
-  /**
-   * @param {{onChunk: (buf: ArrayBuffer) => void, onLevel: (rms: number) => void,
-   *          onProgress: (played: Object, idle: boolean) => void}} callbacks
-   */
-  constructor(callbacks) {
-    this.callbacks = callbacks;
-    this.ctx = null;
-    this.stream = null;
-    this.capture = null;
-    this.playback = null;
-    this.flushes = new Map();
-    this.flushId = 0;
-    this.stopped = false;
-  }
-
-  static supported() {
-    return Boolean(window.AudioContext && window.AudioWorkletNode && navigator.mediaDevices?.getUserMedia);
-  }
-
-  async start() {
-    // Created before the first await so it is born inside the click's user activation and
-    // may play sound. 24 kHz first: then neither worklet has to resample.
-    this.ctx = VoiceAudio.createContext(SAMPLE_RATE);
-    // iOS Safari only unlocks audio on a resume() made inside the gesture itself.
-    this.ctx.resume().catch(() => {});
-    this.stream = await VoiceAudio.openMicrophone();
-    this.throwIfStopped(); // the user gave up while the permission prompt was open
-    const source = this.connectSource();
-    await this.loadWorklets();
-    this.throwIfStopped();
-    this.capture = new AudioWorkletNode(this.ctx, "capture-processor", {
-      numberOfInputs: 1,
-      numberOfOutputs: 0,
-      channelCount: 1,
-      channelCountMode: "explicit", // a stereo mic gets down-mixed to mono
-      channelInterpretation: "speakers",
-    });
-    this.capture.port.onmessage = (event) => this.onCaptureMessage(event.data);
-    this.playback = new AudioWorkletNode(this.ctx, "playback-processor", {
-      numberOfInputs: 0,
-      numberOfOutputs: 1,
-      outputChannelCount: [1],
-    });
-    this.playback.port.onmessage = (event) => this.onPlaybackMessage(event.data);
-    source.connect(this.capture);
-    this.playback.connect(this.ctx.destination);
-    if (this.ctx.state !== "running") await this.ctx.resume();
-  }
-
-  throwIfStopped() {
-    if (!this.stopped) return;
-    this.stop(); // releases a microphone that was granted after the user cancelled
-    throw new PageError("Cancelled.", { kind: "cancelled" });
-  }
-
-  static createContext(sampleRate) {
-    try {
-      return new AudioContext({ sampleRate, latencyHint: "interactive" });
-    } catch {
-      return new AudioContext({ latencyHint: "interactive" });
-    }
-  }
-
-  static async openMicrophone() {
-    try {
-      return await navigator.mediaDevices.getUserMedia({ audio: MIC_CONSTRAINTS });
-    } catch (err) {
-      throw VoiceAudio.microphoneError(err);
-    }
-  }
-
-  static microphoneError(err) {
-    const name = err && err.name;
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      return new PageError(
-        "Microphone access was denied. Allow the microphone for this page in your browser's site settings, then press the button again.",
-        { kind: "mic" },
-      );
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return new PageError("No microphone was found. Connect one and try again.", { kind: "mic" });
-    }
-    if (name === "NotReadableError" || name === "AbortError") {
-      return new PageError("The microphone could not be opened. Another app may be using it.", { kind: "mic" });
-    }
-    return new PageError(`The microphone could not be started (${name || "unknown error"}).`, { kind: "mic" });
-  }
-
-  // Some browsers (Firefox) refuse to connect a microphone to a context whose rate differs
-  // from the device's; fall back to the default rate and let the worklets resample.
-  connectSource() {
-    try {
-      return this.ctx.createMediaStreamSource(this.stream);
-    } catch {
-      this.ctx.close().catch(() => {});
-      this.ctx = VoiceAudio.createContext(undefined);
-      return this.ctx.createMediaStreamSource(this.stream);
-    }
-  }
-
-  async loadWorklets() {
-    try {
-      await Promise.all([
-        this.ctx.audioWorklet.addModule(new URL("./capture-worklet.js", import.meta.url)),
-        this.ctx.audioWorklet.addModule(new URL("./playback-worklet.js", import.meta.url)),
-      ]);
-    } catch (err) {
-      throw new PageError(`The audio processor could not be loaded (${err.message || err}).`, { kind: "audio" });
-    }
-  }
-
-  onCaptureMessage(message) {
-    if (message.type !== "audio") return;
-    this.callbacks.onLevel(message.rms);
-    this.callbacks.onChunk(message.buffer);
-  }
-
-  onPlaybackMessage(message) {
-    if (message.type === "progress") {
-      this.callbacks.onProgress(message.played, message.idle);
-    } else if (message.type === "flushed") {
-      const resolve = this.flushes.get(message.id);
-      this.flushes.delete(message.id);
-      if (resolve) resolve(message.played);
-    }
-  }
-
-  /** Queue PCM16 samples (ArrayBuffer, transferred) for the given assistant item. */
-  enqueue(itemId, buffer) {
-    if (!this.playback) return;
-    this.playback.port.postMessage({ type: "push", itemId, buffer }, [buffer]);
-  }
-
-  /** Silence playback now; resolves to {itemId: samples played}, or null if the worklet is slow. */
-  flush() {
-    if (!this.playback) return Promise.resolve(null);
-    const id = ++this.flushId;
-    return new Promise((resolve) => {
-      this.flushes.set(id, resolve);
-      this.playback.port.postMessage({ type: "flush", id });
-      setTimeout(() => {
-        if (this.flushes.delete(id)) resolve(null);
-      }, FLUSH_TIMEOUT_MS);
-    });
-  }
-
-  stop() {
-    this.stopped = true;
-    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
-    if (this.capture) this.capture.port.onmessage = null;
-    if (this.playback) this.playback.port.onmessage = null;
-    if (this.ctx && this.ctx.state !== "closed") this.ctx.close().catch(() => {});
-    for (const resolve of this.flushes.values()) resolve(null);
-    this.flushes.clear();
-    this.ctx = this.stream = this.capture = this.playback = null;
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Transcript: chat bubbles keyed by item_id
-// ---------------------------------------------------------------------------------------
-
-class Transcript {
-  constructor(list, scroller, empty, announcer) {
-    this.list = list;
-    this.scroller = scroller;
-    this.empty = empty;
-    this.announcer = announcer;
-    this.entries = new Map(); // itemId -> entry
-    this.localCount = 0;
-    this.scrollQueued = false;
-  }
-
-  get(itemId) {
-    return this.entries.get(itemId);
-  }
-
-  /** The bubble for an item, created (empty, pending) if it does not exist yet. */
-  ensure(itemId, role) {
-    let entry = this.entries.get(itemId);
-    if (entry) return entry;
-    const li = document.createElement("li");
-    li.className = `msg msg--${role}`;
-    const who = document.createElement("span");
-    who.className = "visually-hidden";
-    who.textContent = role === "user" ? "You said: " : "Assistant: ";
-    const text = document.createElement("p");
-    text.className = "msg-text";
-    const heard = document.createElement("span");
-    const unheard = document.createElement("span");
-    unheard.className = "unheard";
-    text.append(heard, unheard);
-    const note = document.createElement("span");
-    note.className = "msg-note";
-    li.append(who, text, note);
-    entry = { itemId, role, li, heard, unheard, note, text: "", final: false, heardChars: null, committed: false };
-    this.entries.set(itemId, entry);
-    this.list.append(li);
-    this.empty.hidden = true;
-    this.render(entry);
-    return entry;
-  }
-
-  append(itemId, role, delta) {
-    const entry = this.ensure(itemId, role);
-    if (entry.final || !delta) return;
-    entry.text += delta;
-    this.render(entry);
-  }
-
-  finish(itemId, role, text) {
-    const entry = this.ensure(itemId, role);
-    if (typeof text === "string") entry.text = text;
-    entry.final = true;
-    this.render(entry);
-    if (entry.text) this.announce(`${role === "user" ? "You said" : "Assistant"}: ${entry.text}`);
-  }
-
-  /** A typed message: shown at once, it never gets an id-keyed update. */
-  addLocal(role, text) {
-    const entry = this.ensure(`local_${++this.localCount}`, role);
-    entry.final = true;
-    entry.committed = true;
-    entry.text = text;
-    this.render(entry);
-  }
-
-  setNote(itemId, note, className) {
-    const entry = this.entries.get(itemId);
-    if (!entry) return;
-    entry.note.textContent = note;
-    if (className) entry.li.classList.add(className);
-  }
-
-  /** Grey out what the listener did not hear: everything after `fraction` of the text so far. */
-  markInterrupted(itemId, fraction) {
-    const entry = this.entries.get(itemId);
-    if (!entry || entry.heardChars !== null) return;
-    const raw = Math.round(entry.text.length * Math.min(1, Math.max(0, fraction)));
-    // Finish the word being spoken rather than cutting it in half; the space after it
-    // belongs to the heard part so the grey tail starts on a word.
-    const rest = entry.text.slice(raw).search(/\s\S/);
-    entry.heardChars = rest === -1 ? entry.text.length : raw + rest + 1;
-    entry.li.classList.add("is-interrupted");
-    entry.note.textContent = "interrupted";
-    this.render(entry);
-  }
-
-  remove(itemId) {
-    const entry = this.entries.get(itemId);
-    if (!entry) return;
-    entry.li.remove();
-    this.entries.delete(itemId);
-    this.empty.hidden = this.entries.size > 0;
-  }
-
-  /** Removes the bubble later unless the speech has become a turn (committed) by then. */
-  dropIfAbandoned(itemId, delayMs) {
-    setTimeout(() => {
-      const entry = this.entries.get(itemId);
-      if (entry && !entry.committed && !entry.text) this.remove(itemId);
-    }, delayMs);
-  }
-
-  /** Speech that never became a turn (a cough the server discarded) leaves a "…" bubble. */
-  dropAbandonedUserBubbles(exceptItemId) {
-    for (const entry of [...this.entries.values()]) {
-      if (entry.role === "user" && entry.itemId !== exceptItemId && !entry.committed && !entry.text) {
-        this.remove(entry.itemId);
-      }
-    }
-  }
-
-  render(entry) {
-    const split = entry.heardChars === null ? entry.text.length : entry.heardChars;
-    entry.heard.textContent = entry.text.slice(0, split);
-    entry.unheard.textContent = entry.text.slice(split);
-    entry.li.classList.toggle("is-pending", !entry.text && !entry.final);
-    this.scrollSoon();
-  }
-
-  /** The connection ended: nothing pending will be filled in any more. */
-  settle() {
-    for (const entry of [...this.entries.values()]) {
-      if (entry.final) continue;
-      if (!entry.text) this.remove(entry.itemId);
-      else {
-        entry.final = true;
-        this.render(entry);
-      }
-    }
-  }
-
-  announce(text) {
-    this.announcer.textContent = text;
-  }
-
-  // Follow new text only when the reader is already at the bottom; never yank them back
-  // while they scroll up through earlier turns. One scroll per frame at most.
-  scrollSoon() {
-    const el = this.scroller;
-    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
-    if (!atBottom || this.scrollQueued) return;
-    this.scrollQueued = true;
-    requestAnimationFrame(() => {
-      this.scrollQueued = false;
-      el.scrollTop = el.scrollHeight;
-    });
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Conversation state
-// ---------------------------------------------------------------------------------------
-
+const auth = new Auth();
+const settings = new UserSettings(auth);
 const transcript = new Transcript(ui.messages, ui.transcript, ui.empty, ui.announcer);
+const archive = new Transcript(ui.archive, ui.transcript, ui.archiveEmpty, ui.announcer);
+const history = new History(
+  auth,
+  { list: $("history-list"), more: $("history-more"), empty: $("history-empty") },
+  (id) => openArchive(id),
+);
+const picker = new AgentPicker(auth, settings, ui.agent, (names) => history.setAgentNames(names));
 
 const state = {
-  phase: "idle", // idle | connecting | live | disconnected
+  phase: "idle", // idle | connecting | live | reconnecting | disconnected
   attempt: 0, // bumped on every start/stop so stale async steps can tell they are stale
   socket: null,
   audio: null,
+  conversationId: null, // session.id of session.created: what a reconnect resumes
+  agentId: DEFAULT_AGENT, // the agent this conversation runs with
+  retryable: false, // a failed connection is retried (the conversation exists on the server)
+  hadSession: false, // this run had a session: getting one again is a reconnect
+  reconnecting: false, // the next session.created re-establishes a dropped conversation
+  retries: 0,
+  retryTimer: 0,
+  dialing: false, // a ticket is being fetched for the next socket
+  keepaliveTimer: 0,
+  historyTimer: 0,
   sessionReady: false,
   userSpeaking: false,
   responseActive: false,
+  responseAudible: false, // the active response has sent audio: "speaking" until it is done
   awaitingReply: false,
   awaitingTimer: 0,
-  playing: false,
   level: 0,
+  turns: HANDS_FREE,
+  ptt: { held: false, tail: false, samples: 0, timer: 0 },
   responseItems: new Map(), // response_id -> Set(item_id)
-  // Assistant items with audio: {received, played, done, cut} in 24 kHz samples.
-  assistantAudio: new Map(),
-  oddBytes: new Map(), // item_id -> a trailing byte of a delta that split a sample
+  viewing: null, // the past conversation shown read-only, with its messages
+  lastServerError: "",
 };
+
+// What tools and tests may read; plain data, updated in place.
+const stats = { audioChunksReceived: 0, audioChunksPlayed: 0, reconnects: 0, lastError: null };
+window.voxdialog = { stats, conversationId: null, phase: "idle", microphone: null };
+const reply = new ReplyAudio({
+  send,
+  stats,
+  onHeard: (itemId, text) => transcript.markHeard(itemId, text),
+});
 
 function send(event) {
   const socket = state.socket;
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(event));
 }
 
-function resetConversationState() {
-  state.sessionReady = false;
-  state.userSpeaking = false;
-  state.responseActive = false;
-  state.playing = false;
-  setAwaitingReply(false);
-  state.responseItems.clear();
-  state.assistantAudio.clear();
-  state.oddBytes.clear();
-  state.level = 0;
-  ui.stage.style.setProperty("--level", "0");
+function noteError(message) {
+  stats.lastError = message;
 }
 
 // ---------------------------------------------------------------------------------------
-// Starting and stopping
+// Signing in and out
 // ---------------------------------------------------------------------------------------
 
-async function startConversation() {
-  if (state.phase === "connecting" || state.phase === "live") return;
+async function boot() {
+  if (auth.signedIn) {
+    try {
+      await auth.whoami();
+      await enterWorkspace();
+      return;
+    } catch (err) {
+      if (err.kind !== "auth") {
+        await enterWorkspace(); // the server is unreachable right now, not the sign-in gone
+        showNotice(err.message);
+        return;
+      }
+    }
+  }
+  // On this machine the local administrator needs no password (the server checks that the
+  // page really was opened on localhost); anywhere else, or after a sign-out, ask.
+  if (isLoopbackHost() && !auth.signedOutOnPurpose) {
+    try {
+      await auth.signInLocal();
+      return; // the "change" event enters the workspace
+    } catch {
+      // Refused (a proxy in front, another host name): the form below still works.
+    }
+  }
+  showSignIn();
+}
+
+function onAuthChange() {
+  if (auth.signedIn) {
+    enterWorkspace();
+  } else {
+    stopConversation();
+    showSignIn(auth.signedOutOnPurpose ? "You have signed out." : "Your sign-in has ended. Please sign in again.");
+  }
+}
+
+async function enterWorkspace() {
+  document.body.dataset.auth = "signed-in";
+  ui.loginError.hidden = true;
+  showUser(auth.user);
+  if (!auth.user) auth.whoami().then(showUser, () => {});
+  await settings.load();
+  const turns = settings.get("push_to_talk") ? PUSH_TO_TALK : localStore.get(TURNS_KEY) || HANDS_FREE;
+  setTurns(turns, { save: false });
+  await picker.load();
+  if (state.phase === "idle") showConversationHeader();
+  await Promise.all([history.refresh(), listMicrophones()]);
+}
+
+function showUser(user) {
+  const name = user?.display_name || user?.email || "Signed in";
+  ui.userName.textContent = name;
+  ui.avatar.textContent = name.trim().charAt(0).toUpperCase();
+}
+
+function showSignIn(message) {
+  document.body.dataset.auth = "signed-out";
+  ui.localSignin.hidden = !isLoopbackHost();
+  ui.signinHint.textContent = message || "Talk to your assistant in real time.";
+  history.reset();
+  ui.email.focus();
+}
+
+async function submitLogin(event) {
+  event.preventDefault();
+  ui.loginError.hidden = true;
+  ui.loginSubmit.disabled = true;
+  try {
+    await auth.signIn(ui.email.value.trim(), ui.password.value);
+    ui.password.value = "";
+  } catch (err) {
+    showLoginError(err.status === 401 ? "Incorrect email or password." : err.message);
+  } finally {
+    ui.loginSubmit.disabled = false;
+  }
+}
+
+async function submitKey(event) {
+  event.preventDefault();
+  const key = ui.keyInput.value.trim();
+  if (!key) return;
+  try {
+    await auth.useApiKey(key);
+    ui.keyInput.value = "";
+  } catch (err) {
+    showLoginError(err.message);
+  }
+}
+
+async function signInLocally() {
+  try {
+    await auth.signInLocal();
+  } catch (err) {
+    showLoginError(err.message);
+  }
+}
+
+function showLoginError(message) {
+  ui.loginError.textContent = message;
+  ui.loginError.hidden = false;
+}
+
+async function signOut() {
+  stopConversation();
+  await auth.signOut();
+}
+
+// ---------------------------------------------------------------------------------------
+// Starting, stopping and reconnecting
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Open the microphone and a Realtime session.
+ * @param {{conversationId?: string|null, agentId?: string, stored?: Object|null, resume?: boolean}} options
+ *   conversationId: continue that conversation; stored: its messages to show first;
+ *   resume: the same conversation goes on after a lost connection (transcript kept).
+ */
+async function startConversation({ conversationId = null, agentId = picker.value, stored = null, resume = false } = {}) {
+  if (isBusy()) return;
   const attempt = ++state.attempt;
   hideNotice();
   ui.reconnect.hidden = true;
-  resetConversationState();
+  closeArchive();
+  resetSocketState();
+  if (!resume) {
+    transcript.clear();
+    if (stored) showStored(stored);
+  }
+  state.conversationId = conversationId;
+  state.agentId = agentId || DEFAULT_AGENT;
+  // Continuing a conversation may find the server still closing its last socket: retry.
+  state.retryable = Boolean(conversationId);
+  state.hadSession = resume;
+  state.reconnecting = resume;
+  state.retries = 0;
+  showConversationHeader(stored);
   setPhase("connecting");
   try {
-    state.audio = new VoiceAudio({ onChunk: sendAudioChunk, onLevel: showLevel, onProgress: onPlaybackProgress });
-    await state.audio.start();
-    if (attempt !== state.attempt) return;
-    const token = await fetchToken();
-    if (attempt !== state.attempt) return;
-    ui.keyForm.hidden = true;
-    openSocket(token);
+    if (!state.audio) {
+      state.audio = new VoiceAudio(
+        { onChunk: sendAudioChunk, onLevel: showLevel, onProgress: onPlaybackProgress },
+        ui.microphone.value,
+      );
+      await state.audio.start();
+      if (attempt !== state.attempt) return;
+      reply.attach(state.audio);
+      window.voxdialog.microphone = state.audio.activeDeviceId;
+      listMicrophones();
+    }
+    await connect(attempt);
   } catch (err) {
     if (attempt !== state.attempt) return;
     teardown();
@@ -513,85 +331,203 @@ async function startConversation() {
 
 function stopConversation() {
   state.attempt++;
+  clearTimeout(state.retryTimer);
   const socket = state.socket;
   state.socket = null; // so its close event is not mistaken for a lost connection
   if (socket) socket.close(1000, "user ended the conversation");
+  const wasRunning = state.phase !== "idle";
   teardown();
   setPhase("idle");
+  history.setLive(null);
+  if (wasRunning) history.refresh();
 }
 
-function teardown() {
-  if (state.audio) state.audio.stop();
-  state.audio = null;
-  resetConversationState();
-  transcript.settle();
+function isBusy() {
+  return ["connecting", "live", "reconnecting"].includes(state.phase);
 }
 
-async function fetchToken() {
-  const key = keyStore.memory || keyStore.get();
-  const headers = key ? { Authorization: `Bearer ${key}` } : {};
-  let response;
+/** A fresh single-use ticket, then the socket (resuming the conversation when there is one). */
+async function connect(attempt) {
+  state.dialing = true;
+  let ticket;
   try {
-    response = await fetch(TOKEN_URL, { method: "POST", headers, cache: "no-store" });
-  } catch {
-    throw new PageError("Can't reach the VoxDialog server. Is it still running?");
+    ticket = await auth.ticket(state.agentId);
+  } finally {
+    state.dialing = false;
   }
-  if (response.status === 401 || response.status === 403) {
-    if (key) keyStore.set(""); // a rejected key must not be retried silently next time
-    throw new PageError(
-      key ? "That API key was not accepted. Check it and try again." : "This server needs an API key to start a conversation.",
-      { kind: "auth" },
-    );
-  }
-  const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = body && body.error && body.error.message;
-    throw new PageError(detail || `The server could not start a session (HTTP ${response.status}).`);
-  }
-  if (!body || typeof body.token !== "string" || !body.token) {
-    throw new PageError("The server answered without a session token.");
-  }
-  return body.token;
-}
-
-function openSocket(token) {
-  const url = wsURL(`/v1/realtime?model=${encodeURIComponent(MODEL)}`);
-  const socket = new WebSocket(url, ["realtime", `openai-insecure-api-key.${token}`]);
+  if (attempt !== state.attempt) return;
+  const params = new URLSearchParams({ model: MODEL, agent: state.agentId, ticket });
+  if (state.conversationId) params.set("conversation", state.conversationId);
+  const socket = new WebSocket(wsURL(`/v1/realtime?${params}`));
   state.socket = socket;
+  state.lastServerError = "";
   socket.onmessage = (event) => {
     if (state.socket === socket) onServerMessage(event.data);
   };
   socket.onclose = (event) => {
-    if (state.socket === socket) onConnectionLost(event);
+    if (state.socket === socket) onSocketClosed(event);
   };
   // The close event always follows an error and carries the useful information.
   socket.onerror = () => {};
 }
 
-function onConnectionLost(event) {
+function onSocketClosed(event) {
   state.socket = null;
-  state.attempt++;
-  const wasLive = state.sessionReady;
+  clearInterval(state.keepaliveTimer);
+  resetSocketState();
+  transcript.settle();
+  const why = state.lastServerError || event.reason || `connection closed (${event.code})`;
+  noteError(why);
+  if (event.reason === "session_revoked") {
+    auth.expire(); // the sign-in ended elsewhere: the "change" event asks to sign in again
+    return;
+  }
+  if (state.retryable) {
+    scheduleReconnect();
+    return;
+  }
+  // The first connection of this conversation failed: say why, offer to try again.
   teardown();
   setPhase("disconnected");
   ui.reconnect.hidden = false;
-  if (event.code === 3000) {
-    keyStore.set("");
-    showKeyForm("The server did not accept the credentials. Enter an API key to connect.");
-  } else if (!wasLive) {
-    showNotice(event.reason ? `Could not connect: ${event.reason}` : "Could not connect to the conversation server.");
-  } else if (event.code !== 1000 && event.reason) {
-    showNotice(`Connection closed: ${event.reason}`);
+  showNotice(describeRefusal(event));
+}
+
+function describeRefusal(event) {
+  if (event.code === 4004 || event.code === 4009) {
+    return "This conversation can't be continued right now: it may still be open in another tab.";
+  }
+  if (event.code === 1013) return "The server is busy. Try again in a moment.";
+  if (state.lastServerError) return `Could not connect: ${state.lastServerError}`;
+  return event.reason ? `Could not connect: ${event.reason}` : "Could not connect to the conversation server.";
+}
+
+// A dropped socket is not the end of the conversation: keep the transcript and the
+// microphone, and come back to the same conversation id with growing pauses.
+function scheduleReconnect() {
+  clearTimeout(state.retryTimer);
+  if (state.retries >= RECONNECT_TRIES) {
+    giveUp();
+    return;
+  }
+  state.retries++;
+  state.reconnecting = state.hadSession;
+  setPhase("reconnecting");
+  const backoff = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (state.retries - 1));
+  const wait = backoff * (0.8 + Math.random() * 0.4);
+  state.retryTimer = setTimeout(tryReconnecting, wait);
+}
+
+function tryReconnecting() {
+  const attempt = state.attempt;
+  if (state.phase !== "reconnecting") return;
+  connect(attempt).catch((err) => {
+    if (attempt !== state.attempt) return;
+    noteError(err.message);
+    if (err.kind === "auth") return; // signed out: the sign-in form takes over
+    scheduleReconnect();
+  });
+}
+
+function giveUp() {
+  if (state.audio) state.audio.stop(); // release the microphone while nothing listens
+  state.audio = null;
+  reply.attach(null);
+  setPhase("disconnected");
+  history.setLive(null);
+  ui.reconnect.hidden = false;
+  if (state.hadSession) {
+    showNotice("Lost the connection to the server. Your conversation is kept: press Reconnect to go on.");
+  } else {
+    const why = state.lastServerError || stats.lastError;
+    showNotice(why ? `Could not continue the conversation: ${why}` : "Could not continue the conversation.");
+  }
+}
+
+function reconnectNow() {
+  const resume = Boolean(state.conversationId && state.hadSession);
+  startConversation({ conversationId: state.conversationId, agentId: state.agentId, resume });
+}
+
+function teardown() {
+  clearTimeout(state.retryTimer);
+  clearInterval(state.keepaliveTimer);
+  if (state.audio) state.audio.stop();
+  state.audio = null;
+  reply.attach(null);
+  resetSocketState();
+  transcript.settle();
+}
+
+/** Forget what belonged to one socket; playback already queued may finish. */
+function resetSocketState() {
+  state.sessionReady = false;
+  state.userSpeaking = false;
+  state.responseActive = false;
+  state.responseAudible = false;
+  setAwaitingReply(false);
+  clearTimeout(state.ptt.timer);
+  state.ptt = { held: false, tail: false, samples: 0, timer: 0 };
+  state.responseItems.clear();
+  reply.forgetPartialSamples();
+  state.level = 0;
+  ui.stage.style.setProperty("--level", "0");
+}
+
+function sessionUpdate() {
+  return {
+    type: "session.update",
+    session: {
+      type: "realtime",
+      output_modalities: ["audio"],
+      audio: {
+        input: {
+          format: { type: "audio/pcm", rate: SAMPLE_RATE },
+          transcription: { model: "whisper-1" },
+          // Push-to-talk is the manual mode: no VAD, the page commits each turn itself.
+          turn_detection: state.turns === PUSH_TO_TALK ? null : SERVER_VAD,
+        },
+        // No voice: the agent's own voice speaks.
+        output: { format: { type: "audio/pcm", rate: SAMPLE_RATE } },
+      },
+    },
+  };
+}
+
+function onSessionCreated(event) {
+  const id = event.session?.id || null;
+  state.conversationId = id;
+  window.voxdialog.conversationId = id;
+  send(sessionUpdate());
+  state.sessionReady = true;
+  state.retryable = true;
+  state.hadSession = true;
+  state.retries = 0;
+  if (state.reconnecting) {
+    state.reconnecting = false;
+    stats.reconnects++;
+    hideNotice();
+    transcript.addDivider("Reconnected");
+  }
+  setPhase("live");
+  clearInterval(state.keepaliveTimer);
+  state.keepaliveTimer = setInterval(keepAlive, KEEPALIVE_MS);
+  history.setLive(id);
+  scheduleHistoryRefresh();
+}
+
+function keepAlive() {
+  if (state.turns === PUSH_TO_TALK && !state.ptt.held && !state.ptt.tail) {
+    send({ type: "input_audio_buffer.clear" });
   }
 }
 
 function showFailure(err) {
-  const message = err instanceof PageError ? err.message : `Something went wrong: ${err && err.message ? err.message : err}`;
-  if (err instanceof PageError && err.kind === "auth") {
-    showKeyForm(message);
-  } else {
-    showNotice(message);
-  }
+  const message = err instanceof PageError ? err.message : `Something went wrong: ${err?.message || err}`;
+  noteError(message);
+  if (err?.kind === "cancelled") return;
+  if (err?.kind === "auth" && !auth.signedIn) return; // the sign-in form says it already
+  showNotice(message);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -601,6 +537,10 @@ function showFailure(err) {
 function sendAudioChunk(buffer) {
   // Before session.created the server has not applied our format yet; drop, don't queue.
   if (!state.sessionReady) return;
+  if (state.turns === PUSH_TO_TALK) {
+    if (!state.ptt.held && !state.ptt.tail) return;
+    if (state.ptt.held) state.ptt.samples += buffer.byteLength / 2;
+  }
   send({ type: "input_audio_buffer.append", audio: bytesToBase64(new Uint8Array(buffer)) });
 }
 
@@ -613,91 +553,122 @@ function showLevel(rms) {
 }
 
 function playAssistantAudio(itemId, b64) {
-  let track = state.assistantAudio.get(itemId);
-  if (!track) {
-    track = { received: 0, played: 0, done: false, cut: false };
-    state.assistantAudio.set(itemId, track);
-  }
-  // Audio after an interruption belongs to the reply the user talked over.
-  if (track.cut || !state.audio) return;
-  const bytes = joinOddByte(itemId, base64ToBytes(b64));
-  if (bytes.length === 0) return;
-  track.received += bytes.length / 2;
-  state.audio.enqueue(itemId, bytes.buffer);
-  state.playing = true;
-  renderStatus();
+  if (reply.play(itemId, b64) && state.responseActive) state.responseAudible = true;
 }
 
-// PCM16 needs whole samples; if a delta ever splits one, carry the odd byte to the next.
-function joinOddByte(itemId, bytes) {
-  const carried = state.oddBytes.get(itemId);
-  let all = bytes;
-  if (carried !== undefined) {
-    all = new Uint8Array(bytes.length + 1);
-    all[0] = carried;
-    all.set(bytes, 1);
-    state.oddBytes.delete(itemId);
-  }
-  if (all.length % 2 === 1) {
-    state.oddBytes.set(itemId, all[all.length - 1]);
-    all = all.slice(0, all.length - 1);
-  } else if (all.byteOffset !== 0 || all.byteLength !== all.buffer.byteLength) {
-    all = all.slice();
-  }
-  return all;
+function onPlaybackProgress(played, idle, chunks) {
+  if (reply.progress(played, idle, chunks)) renderStatus();
 }
 
-function onPlaybackProgress(played, idle) {
-  for (const [itemId, samples] of Object.entries(played)) {
-    const track = state.assistantAudio.get(itemId);
-    if (track) track.played = samples;
-  }
-  if (idle) {
-    state.playing = false;
-    forgetFinishedAudio();
-    renderStatus();
-  }
-}
-
-// Cut tracks stay: their entry is what makes late deltas of an interrupted reply be dropped.
-function forgetFinishedAudio() {
-  for (const [itemId, track] of state.assistantAudio) {
-    if (!track.cut && track.done && track.played >= track.received) state.assistantAudio.delete(itemId);
-  }
-}
-
-function hasUnplayedAudio() {
-  for (const track of state.assistantAudio.values()) {
-    if (!track.cut && track.played < track.received) return true;
-  }
-  return false;
-}
-
-/**
- * Barge-in: silence the speaker at once, then tell the server how much of each reply was
- * actually heard so it can drop the rest from the conversation.
- */
 async function interruptPlayback() {
-  const cut = [];
-  for (const [itemId, track] of state.assistantAudio) {
-    const unfinished = track.played < track.received || !track.done;
-    if (!track.cut && unfinished) {
-      track.cut = true; // from now on, late deltas for this item are dropped
-      cut.push([itemId, track]);
-    }
-  }
-  if (cut.length === 0 || !state.audio) return;
-  const exact = await state.audio.flush();
-  // A reply that started while the flush was in flight keeps "Speaking".
-  state.playing = hasUnplayedAudio();
-  for (const [itemId, track] of cut) {
-    const played = exact && exact[itemId] !== undefined ? exact[itemId] : track.played;
-    track.played = played;
-    send({ type: "conversation.item.truncate", item_id: itemId, content_index: 0, audio_end_ms: samplesToMs(played) });
-    transcript.markInterrupted(itemId, track.received > 0 ? played / track.received : 0);
-  }
-  forgetFinishedAudio();
+  await reply.interrupt();
   renderStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Push-to-talk
+// ---------------------------------------------------------------------------------------
+
+function pushToTalkReady() {
+  return state.turns === PUSH_TO_TALK && state.phase === "live";
+}
+
+/** Start a turn; pressing while the reply plays interrupts it exactly like talking over it. */
+function pttPress() {
+  if (!pushToTalkReady() || state.ptt.held) return;
+  clearTimeout(state.ptt.timer);
+  const continuing = state.ptt.tail; // pressed again before the last release was sent
+  state.ptt.held = true;
+  state.ptt.tail = false;
+  if (!continuing) {
+    if (state.responseActive) send({ type: "response.cancel" });
+    interruptPlayback();
+    send({ type: "input_audio_buffer.clear" });
+    state.ptt.samples = 0;
+    setAwaitingReply(false);
+  }
+  ui.ptt.classList.add("is-held");
+  renderStatus();
+}
+
+function pttRelease() {
+  if (!state.ptt.held) return;
+  state.ptt.held = false;
+  state.ptt.tail = true;
+  ui.ptt.classList.remove("is-held");
+  state.ptt.timer = setTimeout(endPushToTalkTurn, PTT_TAIL_MS);
+  renderStatus();
+}
+
+function endPushToTalkTurn() {
+  state.ptt.tail = false;
+  if (state.ptt.samples >= PTT_MIN_SAMPLES) {
+    send({ type: "input_audio_buffer.commit" });
+    send({ type: "response.create" });
+    setAwaitingReply(true);
+  } else {
+    send({ type: "input_audio_buffer.clear" }); // a tap, not a turn
+  }
+  state.ptt.samples = 0;
+  renderStatus();
+}
+
+function isTypingTarget(target) {
+  return Boolean(target?.closest?.("input, textarea, select, [contenteditable]"));
+}
+
+function onKeyDown(event) {
+  if (event.code !== "Space" || !pushToTalkReady() || isTypingTarget(event.target)) return;
+  event.preventDefault(); // Space would also "click" a focused button
+  if (!event.repeat) pttPress();
+}
+
+function onKeyUp(event) {
+  if (event.code !== "Space" || !state.ptt.held) return;
+  event.preventDefault();
+  pttRelease();
+}
+
+function setTurns(turns, { save = true } = {}) {
+  const next = turns === PUSH_TO_TALK ? PUSH_TO_TALK : HANDS_FREE;
+  if (state.ptt.held) pttRelease();
+  state.turns = next;
+  document.body.dataset.turns = next;
+  for (const radio of ui.turnRadios) radio.checked = radio.value === next;
+  if (state.sessionReady) send(sessionUpdate());
+  if (save) {
+    localStore.set(TURNS_KEY, next);
+    settings.update({ push_to_talk: next === PUSH_TO_TALK });
+  }
+  renderControls();
+}
+
+// ---------------------------------------------------------------------------------------
+// Microphones
+// ---------------------------------------------------------------------------------------
+
+async function listMicrophones() {
+  const inputs = await VoiceAudio.inputs();
+  const wanted = state.audio?.activeDeviceId || ui.microphone.value || localStore.get(MIC_KEY) || "";
+  const options = [new Option("Default microphone", "")];
+  inputs.forEach((device, index) => {
+    if (device.deviceId === "default") return; // the first option already means it
+    options.push(new Option(device.label || `Microphone ${index + 1}`, device.deviceId));
+  });
+  ui.microphone.replaceChildren(...options);
+  ui.microphone.value = options.some((option) => option.value === wanted) ? wanted : "";
+}
+
+async function chooseMicrophone() {
+  const deviceId = ui.microphone.value;
+  localStore.set(MIC_KEY, deviceId || null);
+  if (!state.audio) return;
+  try {
+    await state.audio.switchInput(deviceId);
+    window.voxdialog.microphone = state.audio?.activeDeviceId || null;
+  } catch (err) {
+    showFailure(err);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -705,11 +676,7 @@ async function interruptPlayback() {
 // ---------------------------------------------------------------------------------------
 
 const handlers = {
-  "session.created": () => {
-    send(SESSION_UPDATE);
-    state.sessionReady = true;
-    setPhase("live");
-  },
+  "session.created": onSessionCreated,
   "input_audio_buffer.speech_started": (event) => {
     state.userSpeaking = true;
     setAwaitingReply(false);
@@ -728,6 +695,19 @@ const handlers = {
     setAwaitingReply(true);
   },
   "conversation.item.added": (event) => onItemAdded(event.item),
+  "conversation.item.truncated": (event) => {
+    // Ask for the stored copy: its text is cut exactly where the listener stopped hearing.
+    if (reply.isCut(event.item_id)) {
+      send({ type: "conversation.item.retrieve", item_id: event.item_id });
+    }
+  },
+  "conversation.item.retrieved": (event) => {
+    const item = event.item || {};
+    const part = (item.content || [])[0];
+    if (item.role === "assistant" && typeof part?.transcript === "string") {
+      transcript.markHeard(item.id, part.transcript);
+    }
+  },
   "conversation.item.input_audio_transcription.delta": (event) => {
     transcript.append(event.item_id, "user", event.delta);
   },
@@ -744,6 +724,7 @@ const handlers = {
   },
   "response.created": (event) => {
     state.responseActive = true;
+    state.responseAudible = false;
     setAwaitingReply(false);
     if (event.response?.id) state.responseItems.set(event.response.id, new Set());
   },
@@ -755,12 +736,11 @@ const handlers = {
     }
   },
   "response.output_audio.delta": (event) => playAssistantAudio(event.item_id, event.delta),
-  "response.output_audio.done": (event) => {
-    const track = state.assistantAudio.get(event.item_id);
-    if (track) track.done = true;
-    state.oddBytes.delete(event.item_id);
+  "response.output_audio.done": (event) => reply.finish(event.item_id),
+  "response.output_audio_transcript.delta": (event) => {
+    reply.noteSentence(event.item_id, event.delta);
+    transcript.append(event.item_id, "assistant", event.delta);
   },
-  "response.output_audio_transcript.delta": (event) => transcript.append(event.item_id, "assistant", event.delta),
   "response.output_audio_transcript.done": (event) => transcript.finish(event.item_id, "assistant", event.transcript),
   "response.output_text.delta": (event) => transcript.append(event.item_id, "assistant", event.delta),
   "response.output_text.done": (event) => transcript.finish(event.item_id, "assistant", event.text),
@@ -768,7 +748,14 @@ const handlers = {
   error: (event) => {
     const error = event.error || {};
     if (BENIGN_ERRORS.has(error.code)) return;
-    showToast(error.message || error.code || "The server reported an error.");
+    const message = error.message || error.code || "The server reported an error.";
+    noteError(message);
+    // Before the session exists the error explains a refused connection: the notice says it.
+    if (!state.sessionReady) {
+      state.lastServerError = message;
+      return;
+    }
+    if (!CLOSING_ERRORS.has(error.code)) showToast(message);
   },
 };
 
@@ -789,7 +776,8 @@ function onItemAdded(item) {
   if (!item || item.type !== "message" || !item.id) return;
   const content = item.content || [];
   // Voice turns only: typed turns were drawn when sent, and assistant items arrive via
-  // response.output_item.added. This covers a committed buffer with no speech_started.
+  // response.output_item.added. This covers a committed buffer with no speech_started
+  // (push-to-talk).
   if (item.role === "user" && content.some((part) => part.type === "input_audio")) {
     const entry = transcript.ensure(item.id, "user");
     entry.committed = true;
@@ -800,6 +788,7 @@ function onItemAdded(item) {
 
 function onResponseDone(response) {
   state.responseActive = false;
+  state.responseAudible = false;
   const ids = new Set(state.responseItems.get(response.id) || []);
   for (const item of response.output || []) {
     if (item.type === "message" && item.id) ids.add(item.id);
@@ -821,8 +810,19 @@ function onResponseDone(response) {
   }
   if (response.status === "failed") {
     const detail = response.status_details?.error?.message;
+    noteError(detail || "The reply failed.");
     showToast(detail ? `The reply failed: ${detail}` : "The reply failed.");
   }
+  scheduleHistoryRefresh();
+}
+
+// The list shows titles and counts: refresh once a turn has been stored, not per event.
+function scheduleHistoryRefresh() {
+  clearTimeout(state.historyTimer);
+  state.historyTimer = setTimeout(async () => {
+    await history.refresh();
+    if (!state.viewing) showConversationHeader(); // the title is the first thing said
+  }, HISTORY_REFRESH_MS);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -845,6 +845,97 @@ async function sendTypedMessage(text) {
 }
 
 // ---------------------------------------------------------------------------------------
+// History: past conversations, read-only, and continuing one
+// ---------------------------------------------------------------------------------------
+
+async function openArchive(id) {
+  closeSidebar();
+  if (id === state.conversationId && isBusy()) {
+    closeArchive(); // the live one is already on screen
+    return;
+  }
+  let conversation;
+  try {
+    conversation = await history.read(id);
+  } catch (err) {
+    showToast(err.message);
+    return;
+  }
+  state.viewing = conversation;
+  archive.clear();
+  for (const message of conversation.messages) archive.addStored(message);
+  ui.archive.hidden = false;
+  ui.messages.hidden = true;
+  ui.empty.hidden = true;
+  ui.archiveEmpty.hidden = ui.archive.children.length > 0;
+  ui.archiveActions.hidden = false;
+  ui.continueButton.disabled = conversation.status === "active";
+  ui.continueButton.title = conversation.status === "active" ? "This conversation is open in another tab" : "";
+  showConversationHeader(conversation);
+  history.setOpen(id);
+  ui.transcript.scrollTop = 0;
+}
+
+function closeArchive() {
+  if (!state.viewing) return;
+  state.viewing = null;
+  ui.archive.hidden = true;
+  ui.archiveEmpty.hidden = true;
+  ui.messages.hidden = false;
+  ui.empty.hidden = ui.messages.children.length > 0;
+  ui.archiveActions.hidden = true;
+  history.setOpen(null);
+  showConversationHeader();
+}
+
+function continueArchived() {
+  const conversation = state.viewing;
+  if (!conversation) return;
+  if (isBusy()) stopConversation();
+  startConversation({ conversationId: conversation.id, agentId: conversation.agent || DEFAULT_AGENT, stored: conversation });
+}
+
+function showStored(conversation) {
+  for (const message of conversation.messages) transcript.addStored(message);
+  transcript.addDivider(`Continued · ${formatWhen(new Date().toISOString())}`);
+}
+
+function newConversation() {
+  closeSidebar();
+  closeArchive();
+  if (isBusy() || state.phase === "disconnected") stopConversation();
+  state.conversationId = null;
+  window.voxdialog.conversationId = null;
+  transcript.clear();
+  hideNotice();
+  ui.reconnect.hidden = true;
+  showConversationHeader();
+}
+
+function showConversationHeader(conversation = null) {
+  if (conversation) {
+    ui.conversationTitle.textContent = conversation.title || "Conversation";
+    const agent = picker.nameOf(conversation.agent);
+    ui.conversationMeta.textContent = [formatWhen(conversation.started_at), agent].filter(Boolean).join(" · ");
+    return;
+  }
+  const live = state.conversationId && history.items.find((item) => item.id === state.conversationId);
+  ui.conversationTitle.textContent = live?.title || "New conversation";
+  ui.conversationMeta.textContent = picker.nameOf(isBusy() ? state.agentId : picker.value);
+}
+
+function toggleSidebar() {
+  const open = !document.body.classList.contains("sidebar-open");
+  document.body.classList.toggle("sidebar-open", open);
+  ui.sidebarToggle.setAttribute("aria-expanded", String(open));
+}
+
+function closeSidebar() {
+  document.body.classList.remove("sidebar-open");
+  ui.sidebarToggle.setAttribute("aria-expanded", "false");
+}
+
+// ---------------------------------------------------------------------------------------
 // View state
 // ---------------------------------------------------------------------------------------
 
@@ -863,15 +954,25 @@ function setAwaitingReply(value) {
 
 function setPhase(phase) {
   state.phase = phase;
+  window.voxdialog.phase = phase;
+  renderControls();
+}
+
+function renderControls() {
+  const phase = state.phase;
   const live = phase === "live";
-  const busy = phase === "connecting" || live;
+  const busy = isBusy();
   ui.talk.setAttribute("aria-pressed", String(busy));
-  const label = phase === "connecting" ? "Cancel connecting" : live ? "End conversation" : "Start conversation";
+  const label = phase === "connecting" ? "Cancel connecting" : busy ? "End conversation" : "Start conversation";
   ui.talkLabel.textContent = label;
   ui.talk.title = label;
   ui.message.disabled = !live;
   ui.send.disabled = !live;
   ui.message.placeholder = live ? "Type a message instead…" : "Start talking to type here";
+  ui.ptt.hidden = !(state.turns === PUSH_TO_TALK && (live || phase === "reconnecting"));
+  ui.ptt.disabled = !live;
+  // The agent is fixed for a running conversation; switch it between conversations.
+  picker.setDisabled(busy);
   renderStatus();
 }
 
@@ -879,6 +980,10 @@ function currentMode() {
   switch (state.phase) {
     case "connecting":
       return ["connecting", "Connecting…"];
+    case "reconnecting":
+      return state.hadSession
+        ? ["reconnecting", `Connection lost, reconnecting… (${state.retries} of ${RECONNECT_TRIES})`]
+        : ["connecting", `Connecting… (try ${state.retries + 1} of ${RECONNECT_TRIES + 1})`];
     case "disconnected":
       return ["disconnected", "Disconnected"];
     case "idle":
@@ -887,15 +992,18 @@ function currentMode() {
       break;
   }
   if (!state.sessionReady) return ["connecting", "Connecting…"];
-  if (state.userSpeaking) return ["user", "You're speaking"];
-  if (state.playing) return ["speaking", "Speaking"];
-  if (state.responseActive || state.awaitingReply) return ["thinking", "Thinking…"];
+  if (state.userSpeaking || state.ptt.held) return ["user", "You're speaking"];
+  // Between two sentences of one reply the queue may run dry for a moment: still speaking.
+  if (reply.playing || (state.responseActive && state.responseAudible)) return ["speaking", "Speaking"];
+  if (state.responseActive || state.awaitingReply || state.ptt.tail) return ["thinking", "Thinking…"];
+  if (state.turns === PUSH_TO_TALK) return ["listening", "Hold Space or the button below to talk"];
   return ["listening", "Listening"];
 }
 
 function renderStatus() {
   const [mode, text] = currentMode();
   document.body.dataset.mode = mode;
+  document.body.dataset.playing = String(reply.playing);
   // Rewriting identical text would make screen readers repeat the status.
   if (ui.status.textContent !== text) ui.status.textContent = text;
 }
@@ -910,16 +1018,7 @@ function hideNotice() {
   ui.notice.textContent = "";
 }
 
-function showKeyForm(message) {
-  ui.keyHint.textContent = message;
-  ui.keyForm.hidden = false;
-  ui.keyInput.value = "";
-  ui.keyInput.focus();
-}
-
 function showToast(message) {
-  const toast = document.createElement("div");
-  toast.className = "toast";
   const text = document.createElement("p");
   text.textContent = message;
   const close = document.createElement("button");
@@ -927,9 +1026,11 @@ function showToast(message) {
   close.className = "toast-close";
   close.setAttribute("aria-label", "Dismiss");
   close.textContent = "×";
+  const toast = document.createElement("div");
+  toast.className = "toast";
+  toast.append(text, close);
   const dismiss = () => toast.remove();
   close.addEventListener("click", dismiss);
-  toast.append(text, close);
   ui.toasts.append(toast);
   setTimeout(dismiss, TOAST_MS);
 }
@@ -939,21 +1040,28 @@ function showToast(message) {
 // ---------------------------------------------------------------------------------------
 
 function onTalkPressed() {
-  if (state.phase === "connecting" || state.phase === "live") stopConversation();
+  if (isBusy()) stopConversation();
   else startConversation();
 }
 
-function init() {
+function wireControls() {
   ui.talk.addEventListener("click", onTalkPressed);
-  ui.reconnect.addEventListener("click", startConversation);
-  ui.keyForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const key = ui.keyInput.value.trim();
-    if (!key) return;
-    keyStore.set(key);
-    ui.keyForm.hidden = true;
-    startConversation();
+  ui.reconnect.addEventListener("click", reconnectNow);
+  ui.ptt.addEventListener("pointerdown", (event) => {
+    ui.ptt.setPointerCapture?.(event.pointerId);
+    pttPress();
   });
+  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+    ui.ptt.addEventListener(type, pttRelease);
+  }
+  window.addEventListener("keydown", onKeyDown, true);
+  window.addEventListener("keyup", onKeyUp, true);
+  window.addEventListener("blur", pttRelease); // a key released in another window never comes
+  for (const radio of ui.turnRadios) {
+    radio.addEventListener("change", () => radio.checked && setTurns(radio.value));
+  }
+  ui.microphone.addEventListener("change", chooseMicrophone);
+  navigator.mediaDevices?.addEventListener?.("devicechange", listMicrophones);
   ui.composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = ui.message.value.trim();
@@ -961,9 +1069,41 @@ function init() {
     ui.message.value = "";
     sendTypedMessage(text);
   });
+}
+
+function wireAccount() {
+  auth.addEventListener("change", onAuthChange);
+  ui.loginForm.addEventListener("submit", submitLogin);
+  ui.keyForm.addEventListener("submit", submitKey);
+  ui.localSignin.addEventListener("click", signInLocally);
+  ui.signOut.addEventListener("click", signOut);
+  ui.newConversation.addEventListener("click", newConversation);
+  ui.continueButton.addEventListener("click", continueArchived);
+  ui.archiveClose.addEventListener("click", closeArchive);
+  ui.sidebarToggle.addEventListener("click", toggleSidebar);
+  // An open drawer closes on Escape or on a click beside it.
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeSidebar();
+  });
+  document.addEventListener("click", (event) => {
+    const inside = event.target.closest?.("#sidebar, #sidebar-toggle");
+    if (!inside && document.body.classList.contains("sidebar-open")) closeSidebar();
+  });
   window.addEventListener("pagehide", () => {
     if (state.socket) stopConversation();
   });
+  // Back online: don't wait for the rest of the back-off pause.
+  window.addEventListener("online", () => {
+    if (state.phase === "reconnecting" && !state.socket && !state.dialing) {
+      clearTimeout(state.retryTimer);
+      tryReconnecting();
+    }
+  });
+}
+
+function init() {
+  wireControls();
+  wireAccount();
   if (!VoiceAudio.supported()) {
     ui.talk.disabled = true;
     showNotice(
@@ -973,6 +1113,7 @@ function init() {
     );
   }
   setPhase("idle");
+  boot();
 }
 
 init();

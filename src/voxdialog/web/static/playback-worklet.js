@@ -4,8 +4,9 @@
 //   {type: "push", itemId, buffer}  PCM16 little-endian mono at 24 kHz (ArrayBuffer, transferred)
 //   {type: "flush", id}             drop everything queued now; answer with exact played counts
 // Messages out:
-//   {type: "progress", played: {itemId: samples}, idle}  cumulative 24 kHz samples rendered per
-//                                                        item; idle=true when the queue ran dry
+//   {type: "progress", played: {itemId: samples}, idle, chunks}
+//       cumulative 24 kHz samples rendered per item; idle=true when the queue ran dry;
+//       chunks = pushed buffers rendered to their end since the start (flushed ones never are)
 //   {type: "flushed", id, played: {itemId: samples}}     the counts at the moment of the flush
 //
 // Counts are in 24 kHz source samples so the main thread can turn them straight into the
@@ -26,6 +27,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.framesSinceReport = 0;
     this.reportEvery = Math.round(sampleRate * REPORT_SECONDS);
     this.active = false;
+    this.chunksDone = 0;
     this.port.onmessage = (event) => this.onMessage(event.data);
   }
 
@@ -94,6 +96,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     if (this.index >= chunk.samples.length) {
       this.queue.shift();
       this.index = 0;
+      this.chunksDone++;
     }
   }
 
@@ -107,7 +110,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.changed.clear();
     this.framesSinceReport = 0;
     if (ranDry) this.active = false;
-    this.port.postMessage({ type: "progress", played, idle: ranDry });
+    this.port.postMessage({ type: "progress", played, idle: ranDry, chunks: this.chunksDone });
   }
 }
 
