@@ -101,6 +101,8 @@ async def test_a_spoken_command_is_transcribed_answered_and_played(
     assert stats["audioChunksReceived"] > 0
     assert stats["audioChunksPlayed"] == stats["audioChunksReceived"]
     assert stats["reconnects"] == 0
+    # The words showed while they were being said (the page asks for partial transcripts).
+    assert stats["partialTranscripts"] >= 1
 
 
 async def test_talking_over_the_long_help_answer_stops_it(

@@ -70,6 +70,14 @@ class TranscriptionCompleted:
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptionPartial:
+    """What the user has said so far in the turn still in progress (it may still change)."""
+
+    item_id: str
+    transcript: str
+
+
+@dataclass(frozen=True, slots=True)
 class TranscriptionFailed:
     """Transcription failed; the turn gets no response."""
 
@@ -145,6 +153,7 @@ SessionEvent = (
     | ItemDeleted
     | ItemTruncated
     | TranscriptionCompleted
+    | TranscriptionPartial
     | TranscriptionFailed
     | ResponseStarted
     | ResponseText

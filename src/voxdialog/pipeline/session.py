@@ -42,6 +42,7 @@ from voxdialog.pipeline.events import (
     SpeechStopped,
     TranscriptionCompleted,
     TranscriptionFailed,
+    TranscriptionPartial,
 )
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.manual import ManualBuffer
@@ -74,6 +75,9 @@ _MIN_COMMIT_MS = 100
 _MAX_MANUAL_BUFFER_MS = 10 * 60 * 1000
 # Audio kept after the last voiced frame of a manual commit, so the last word is not clipped.
 _SPEECH_TAIL_MS = 300
+# Partial transcripts: how often while the person talks, and from how much speech on.
+_PARTIAL_EVERY_MS = 1000
+_PARTIAL_MIN_MS = 700
 #: User turns whose audio and timing marks are kept in memory.
 _KEPT_TURNS = 8
 # Messages of context handed to the brain (the context service keeps the same number).
@@ -93,6 +97,8 @@ class SessionConfig:
     language: str | None = None
     transcription_prompt: str | None = None
     output_audio: bool = True
+    #: Transcribe the turn while the person is still talking (VoxDialog's own event).
+    partial_transcripts: bool = False
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     instructions: str = ""
     #: Tools the client declared (Realtime ``session.tools``); the LLM may call them.
@@ -110,6 +116,15 @@ class ResponseOptions:
     tools: tuple[ToolSpec, ...] | None = None
     #: Speak exactly this text instead of asking the brain (an agent's greeting).
     say: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Partial:
+    """The latest partial transcription: of which turn, at what audio time."""
+
+    item_id: str
+    at_ms: int
+    task: asyncio.Task[None]
 
 
 class VoiceSession:
@@ -157,6 +172,7 @@ class VoiceSession:
             record_message=self._record_message,
             record_command=self._record_command,
         )
+        self._partial: _Partial | None = None
         self._speech_end_wall: dict[str, float] = {}
         self._last_voiced_wall = 0.0
         self._tg: asyncio.TaskGroup | None = None
@@ -176,6 +192,8 @@ class VoiceSession:
                 for task in list(self._transcripts.values()):
                     task.cancel()
                 self._responder.abandon()
+                if self._partial is not None:
+                    self._partial.task.cancel()
                 if self._speculation:
                     self._speculation[1].cancel()
         finally:
@@ -253,6 +271,7 @@ class VoiceSession:
                 self._last_voiced_wall = self._clock.now()
             for event in events:
                 await self._on_turn_event(event)
+            self._maybe_partial()
 
     async def _on_turn_event(self, event: object) -> None:
         match event:
@@ -273,6 +292,39 @@ class VoiceSession:
     async def _barge_in(self) -> None:
         if self.config.interrupt_response:
             await self._responder.interrupt()
+
+    def _maybe_partial(self) -> None:
+        """Start transcribing the turn so far, now and then, while the person talks.
+
+        At most one at a time per session, one per ``_PARTIAL_EVERY_MS`` of audio, and none
+        while the speech model is busy: partial text must never delay anyone's final one.
+        """
+        if not (self.config.partial_transcripts and self.config.transcribe_input):
+            return
+        item_id, now = self._item_id, self._detector.now_ms
+        if item_id is None or not self._detector.speaking or self._tg is None:
+            return
+        last = self._partial
+        if last is not None and not last.task.done():
+            return
+        if last is not None and last.item_id == item_id and now - last.at_ms < _PARTIAL_EVERY_MS:
+            return
+        if getattr(self._stt, "busy", False):
+            return
+        clip = self._detector.turn_audio()
+        if len(clip) < _PARTIAL_MIN_MS * _BYTES_PER_MS:
+            return
+        task = self._tg.create_task(
+            self._transcribe_partial(item_id, clip), context=self._log_context(turn_id=item_id)
+        )
+        self._partial = _Partial(item_id, now, task)
+
+    async def _transcribe_partial(self, item_id: str, clip: bytes) -> None:
+        result = await self._transcribe_quietly(clip)
+        # Only while that turn is still being spoken: its final transcript comes next anyway.
+        if isinstance(result, ProviderError) or self._item_id != item_id or not result.text:
+            return
+        await self._emit(TranscriptionPartial(item_id, result.text))
 
     def _start_speculation(self, clip: bytes) -> None:
         if not self.config.speculative_stt or self._tg is None:

@@ -105,6 +105,10 @@ class TurnDetector:
         """Whether the last frame was voiced, inside a turn."""
         return self._state in (_State.STARTING, _State.SPEAKING)
 
+    def turn_audio(self) -> bytes:
+        """The audio of the confirmed turn so far (with its prefix padding); empty outside one."""
+        return bytes(self._turn) if self.in_speech else b""
+
     @property
     def now_ms(self) -> int:
         """Audio time consumed so far."""

@@ -158,11 +158,11 @@ def merge_session(
 
 
 def _extension(value: Any) -> dict[str, Any]:
-    """VoxDialog's own session fields (``session.voxdialog``): today only ``agent``."""
+    """VoxDialog's own session fields: ``agent`` and ``partial_transcripts``."""
     if not isinstance(value, Mapping):
         raise ConfigError("voxdialog must be an object.", param="session.voxdialog")
     for key in value:
-        if key != "agent":
+        if key not in ("agent", "partial_transcripts"):
             raise ConfigError(
                 f"Unknown parameter: 'session.voxdialog.{key}'.",
                 param=f"session.voxdialog.{key}",
@@ -175,6 +175,11 @@ def _extension(value: Any) -> dict[str, Any]:
         raise ConfigError(
             f"agent must be an agent's id or name (1-{_AGENT_REF_CHARS} characters).",
             param="session.voxdialog.agent",
+        )
+    if "partial_transcripts" in value and not isinstance(value["partial_transcripts"], bool):
+        raise ConfigError(
+            "partial_transcripts must be true or false.",
+            param="session.voxdialog.partial_transcripts",
         )
     return dict(value)
 
@@ -379,6 +384,7 @@ def to_pipeline(session: Mapping[str, Any], base: TurnSettings) -> SessionConfig
         language=(transcription or {}).get("language"),
         transcription_prompt=(transcription or {}).get("prompt"),
         output_audio=session.get("output_modalities", ["audio"]) == ["audio"],
+        partial_transcripts=bool(session.get("voxdialog", {}).get("partial_transcripts")),
         voice=VoiceSettings(
             voice=voice["id"] if isinstance(voice, dict) else str(voice),
             speed=float(output.get("speed", 1.0)),

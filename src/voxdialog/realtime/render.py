@@ -24,6 +24,7 @@ from voxdialog.pipeline.events import (
     SpeechStopped,
     TranscriptionCompleted,
     TranscriptionFailed,
+    TranscriptionPartial,
 )
 
 Event = dict[str, Any]
@@ -177,6 +178,17 @@ class ResponseRenderer:
                     }
                 )
                 return out
+            case TranscriptionPartial(item_id=item_id, transcript=text):
+                # VoxDialog's own event (asked for with session.voxdialog.partial_transcripts):
+                # the whole hypothesis so far, which later ones replace.
+                return [
+                    {
+                        "type": "voxdialog.input_audio_transcription.partial",
+                        "item_id": item_id,
+                        "content_index": 0,
+                        "transcript": text,
+                    }
+                ]
             case TranscriptionFailed(item_id=item_id, message=message):
                 return [
                     {

@@ -15,6 +15,7 @@ from voxdialog.pipeline.events import (
     SessionProblem,
     SpeechStarted,
     TranscriptionCompleted,
+    TranscriptionPartial,
 )
 from voxdialog.pipeline.recorder import SessionInfo
 from voxdialog.pipeline.session import SessionConfig, VoiceSession
@@ -331,3 +332,46 @@ async def test_a_manual_commit_without_speech_is_transcribed_whole() -> None:
                 await asyncio.sleep(0.005)
         h.session.close()
     assert stt.clips[0].duration_ms == 800
+
+
+class BusySTT(FakeSTT):
+    """A speech model whose every slot is taken."""
+
+    busy = True
+
+
+async def _talk_slowly(h: Harness, ms: int) -> None:
+    for _ in range(ms // 100):
+        await h.session.append_audio(tone(100))
+        await asyncio.sleep(0.01)  # partial transcriptions run between the pieces
+
+
+async def test_partial_transcripts_come_during_the_turn_for_its_item() -> None:
+    config = SessionConfig(transcribe_input=True, partial_transcripts=True, create_response=False)
+    stt = FakeSTT([f"words {n}" for n in range(20)])
+    h = Harness(stt=stt, tts=FakeTTS(), brain=ScriptedBrain(["Ok."]), config=config)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(h.session.run())
+        await h.session.append_audio(silence(300))
+        await _talk_slowly(h, 3000)
+        await h.session.append_audio(silence(900))
+        await h.wait_for(TranscriptionCompleted)
+        h.session.close()
+    kinds = [type(e).__name__ for e in h.events]
+    partials = h.of(TranscriptionPartial)
+    started = h.of(SpeechStarted)[0]
+    assert isinstance(started, SpeechStarted)
+    assert 2 <= len(partials) <= 3  # one a second of speech, from 0.7 s of it on
+    assert {p.item_id for p in partials if isinstance(p, TranscriptionPartial)} == {started.item_id}
+    assert kinds.index("TranscriptionPartial") < kinds.index("SpeechStopped")
+
+
+async def test_no_partial_transcripts_while_the_speech_model_is_busy_or_unasked() -> None:
+    for stt, asked in ((BusySTT(["a", "b", "c"]), True), (FakeSTT(["a", "b", "c"]), False)):
+        config = SessionConfig(transcribe_input=True, partial_transcripts=asked)
+        h = Harness(stt=stt, tts=FakeTTS(), brain=ScriptedBrain(["Ok."]), config=config)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(h.session.run())
+            await _talk_slowly(h, 2500)
+            h.session.close()
+        assert not h.of(TranscriptionPartial)

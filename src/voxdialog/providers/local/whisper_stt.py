@@ -103,6 +103,18 @@ class WhisperSTT:
         model_name = "tiny.en" if model_dir is None else path.name
         self.info = ProviderInfo(name="whisper", model=model_name, sample_rate=PIPELINE_RATE)
 
+    @property
+    def busy(self) -> bool:
+        """Whether every transcription slot of this event loop is taken right now.
+
+        Optional work (partial transcripts) checks this and waits for a quieter moment.
+        """
+        try:
+            gate = self._gates.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return False
+        return gate is not None and gate.locked()
+
     async def transcribe(
         self,
         clip: AudioChunk,

@@ -150,7 +150,13 @@ const state = {
 };
 
 // What tools and tests may read; plain data, updated in place.
-const stats = { audioChunksReceived: 0, audioChunksPlayed: 0, reconnects: 0, lastError: null };
+const stats = {
+  audioChunksReceived: 0,
+  audioChunksPlayed: 0,
+  partialTranscripts: 0,
+  reconnects: 0,
+  lastError: null,
+};
 window.voxdialog = { stats, conversationId: null, phase: "idle", microphone: null };
 const reply = new ReplyAudio({
   send,
@@ -490,6 +496,8 @@ function sessionUpdate() {
         // No voice: the agent's own voice speaks.
         output: { format: { type: "audio/pcm", rate: SAMPLE_RATE } },
       },
+      // VoxDialog's own: what the person says shows while they are still saying it.
+      voxdialog: { partial_transcripts: true },
     },
   };
 }
@@ -707,6 +715,10 @@ const handlers = {
     if (item.role === "assistant" && typeof part?.transcript === "string") {
       transcript.markHeard(item.id, part.transcript);
     }
+  },
+  "voxdialog.input_audio_transcription.partial": (event) => {
+    stats.partialTranscripts++;
+    transcript.partial(event.item_id, event.transcript);
   },
   "conversation.item.input_audio_transcription.delta": (event) => {
     transcript.append(event.item_id, "user", event.delta);

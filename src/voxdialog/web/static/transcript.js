@@ -40,7 +40,10 @@ export class Transcript {
       el("p", { className: "msg-text" }, heard, unheard),
       note,
     );
-    entry = { itemId, role, li, heard, unheard, note, text: "", final: false, heardChars: null, committed: false };
+    entry = {
+      itemId, role, li, heard, unheard, note,
+      text: "", partialText: "", final: false, heardChars: null, committed: false,
+    };
     this.entries.set(itemId, entry);
     this.list.append(li);
     this.empty.hidden = true;
@@ -52,6 +55,14 @@ export class Transcript {
     const entry = this.ensure(itemId, role);
     if (entry.final || !delta) return;
     entry.text += delta;
+    this.render(entry);
+  }
+
+  /** What the person has said so far (replaced by the next hypothesis, then the final). */
+  partial(itemId, text) {
+    const entry = this.ensure(itemId, "user");
+    if (entry.final || entry.text || !text) return;
+    entry.partialText = text;
     this.render(entry);
   }
 
@@ -151,10 +162,14 @@ export class Transcript {
   }
 
   render(entry) {
-    const split = entry.heardChars === null ? entry.text.length : entry.heardChars;
-    entry.heard.textContent = entry.text.slice(0, split);
-    entry.unheard.textContent = entry.text.slice(split);
-    entry.li.classList.toggle("is-pending", !entry.text && !entry.final);
+    // Until the first real transcript text arrives, the latest partial hypothesis stands in.
+    const partial = !entry.text && !entry.final && Boolean(entry.partialText);
+    const text = partial ? entry.partialText : entry.text;
+    const split = entry.heardChars === null ? text.length : entry.heardChars;
+    entry.heard.textContent = text.slice(0, split);
+    entry.unheard.textContent = text.slice(split);
+    entry.li.classList.toggle("is-partial", partial);
+    entry.li.classList.toggle("is-pending", !text && !entry.final);
     this.scrollSoon();
   }
 
