@@ -64,7 +64,9 @@ def pick_clips(count: int) -> list[Path]:
     return [DATA.parent / r["path"] for r in rows[:count]]
 
 
-async def one_turn(ws_url: str, key: str, clip: Path, silence_ms: int) -> dict[str, float]:
+async def one_turn(
+    ws_url: str, key: str, clip: Path, silence_ms: int, *, partials: bool = False
+) -> dict[str, float]:
     """Stream one clip in real time; client-side timings of the turn."""
     pcm = resample(load_wav_pcm16(clip).pcm, 16_000, 24_000)
     marks: dict[str, float] = {}
@@ -88,6 +90,7 @@ async def one_turn(ws_url: str, key: str, clip: Path, silence_ms: int) -> dict[s
                                 },
                             }
                         },
+                        "voxdialog": {"partial_transcripts": partials},
                     },
                 }
             )
@@ -161,6 +164,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--silence-ms", type=int, default=500)
+    parser.add_argument(
+        "--partials",
+        action="store_true",
+        help="ask for partial transcripts, as the talk page does (report: turn_latency_partials)",
+    )
     args = parser.parse_args()
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="vox-bench-")), port=free_port())
     server = BackgroundServer(settings)
@@ -169,7 +177,11 @@ def main() -> int:
     samples: dict[str, list[float]] = {}
     try:
         for clip in clips:
-            row = asyncio.run(one_turn(server.ws_url, server.api_key, clip, args.silence_ms))
+            row = asyncio.run(
+                one_turn(
+                    server.ws_url, server.api_key, clip, args.silence_ms, partials=args.partials
+                )
+            )
             print(clip.name, {k: round(v) for k, v in row.items()}, file=sys.stderr)
             for name, value in row.items():
                 samples.setdefault(name, []).append(value)
@@ -179,11 +191,13 @@ def main() -> int:
     samples |= asyncio.run(server_timings(settings))
     print(
         write_report(
-            "turn_latency",
+            "turn_latency_partials" if args.partials else "turn_latency",
             samples,
             silence_ms=args.silence_ms,
             clips=len(clips),
-            title=f"silence window {args.silence_ms} ms, {len(clips)} clips",
+            partial_transcripts=args.partials,
+            title=f"silence window {args.silence_ms} ms, {len(clips)} clips"
+            + (", partial transcripts on" if args.partials else ""),
         )
     )
     return 0
