@@ -134,15 +134,7 @@ class AuthService:
             raise AuthError(
                 409, "email_taken", "This email address is already registered."
             ) from exc
-        await audit.record_audit(
-            self.db,
-            "auth.register",
-            audit.SUCCESS,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            ip=ip,
-        )
-        return SignedIn(user, await self._sign_in(user))
+        return await self._welcome("auth.register", user, ip=ip)
 
     async def login(self, *, email: str, password: str, ip: str | None) -> SignedIn:
         """Check a password and sign in; the same answer for unknown users and bad passwords."""
@@ -170,15 +162,7 @@ class AuthService:
         await self.throttle.succeeded(email)
         if found.password_hash and self.hasher.needs_rehash(found.password_hash):
             await set_password_hash(self.db, found.user.scope, await self.hasher.hash(password))
-        await audit.record_audit(
-            self.db,
-            "auth.login",
-            audit.SUCCESS,
-            tenant_id=found.user.tenant_id,
-            user_id=found.user.id,
-            ip=ip,
-        )
-        return SignedIn(found.user, await self._sign_in(found.user))
+        return await self._welcome("auth.login", found.user, ip=ip)
 
     async def local_sign_in(self, scope: Scope, *, ip: str | None) -> SignedIn:
         """Sign in the local admin for the talk page on this machine (the route checks locality).
@@ -196,13 +180,12 @@ class AuthService:
                 ip=ip,
             )
             raise AuthError(401, "invalid_credentials", "The local administrator cannot sign in.")
+        return await self._welcome("auth.local_login", user, ip=ip)
+
+    async def _welcome(self, action: str, user: UserRecord, *, ip: str | None) -> SignedIn:
+        """Audit a successful sign-in (or sign-up) and open its sign-in session."""
         await audit.record_audit(
-            self.db,
-            "auth.local_login",
-            audit.SUCCESS,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            ip=ip,
+            self.db, action, audit.SUCCESS, tenant_id=user.tenant_id, user_id=user.id, ip=ip
         )
         return SignedIn(user, await self._sign_in(user))
 
