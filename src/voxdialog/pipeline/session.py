@@ -221,7 +221,7 @@ class VoiceSession:
             not self._prior
             and not len(self.conversation)
             and self._responder.active is None
-            and not self._detector.speaking
+            and not (self._detector.speaking or self._detector.in_speech)
             and not len(self._manual)
         )
 
