@@ -6,11 +6,13 @@ hold no task commands). Chromium plays it once from the moment the page opens th
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from typing import Any
 
 import pytest
+from openai import AsyncOpenAI
 from playwright.async_api import BrowserContext, WebSocketRoute
 
 from tests.browser.talk import (
@@ -25,6 +27,7 @@ from tests.browser.talk import (
     speech,
 )
 from tests.integration.conftest import LiveServer
+from tests.integration.realtime_client import collect_until
 from voxdialog.testing.browser import SPOKE_THEN_QUIET
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
@@ -262,3 +265,30 @@ async def test_a_dropped_connection_comes_back_to_the_same_conversation(
     assert len(user_lines) == 2
     assert "water the plants" in user_lines[0]
     assert "tasks" in user_lines[1]
+
+
+async def test_a_conversation_taken_over_elsewhere_is_not_taken_back(
+    live_server: LiveServer, talk_page: OpenTalkPage
+) -> None:
+    command = await speech(live_server, "Add a task to call the plumber.")
+    page = await talk_page([command])
+    await page.wait_for(f"{ASSISTANT_MESSAGES}:not(.is-pending)")
+    conversation_id = (await page.exposed())["conversationId"]
+    api = AsyncOpenAI(api_key=live_server.api_key, base_url=f"{live_server.base_url}/v1")
+    # The same user continues the conversation from another client (another tab, a phone).
+    async with api.realtime.connect(
+        model="local-voice", extra_query={"conversation": conversation_id}
+    ) as elsewhere:
+        created = await elsewhere.recv()
+        await page.until("() => window.voxdialog.phase === 'disconnected'")
+        await page.wait_for("#reconnect:not([hidden])")
+        await page.shot("02-taken-over")
+        notice = await page.page.locator("#notice").text_content() or ""
+        # The page waits for the person: the other client keeps the conversation.
+        await asyncio.sleep(3)
+        await elsewhere.session.update(session={"type": "realtime", "instructions": "Hi."})
+        updated = await collect_until(elsewhere, {"session.updated"}, timeout=30)
+    assert created.session.id == conversation_id
+    assert updated[-1].type == "session.updated"
+    assert "another window" in notice
+    assert (await page.exposed())["stats"]["reconnects"] == 0

@@ -51,7 +51,12 @@ const BENIGN_ERRORS = new Set([
   "response_cancel_not_active",
 ]);
 // Errors that announce the server is about to close the socket; the reconnect handles them.
-const CLOSING_ERRORS = new Set(["session_idle_timeout", "session_expired", "session_revoked"]);
+const CLOSING_ERRORS = new Set([
+  "session_idle_timeout",
+  "session_expired",
+  "session_revoked",
+  "session_taken_over",
+]);
 
 // Thresholds and the silence window are left out: the server fills them in from the agent.
 const SERVER_VAD = {
@@ -386,6 +391,15 @@ function onSocketClosed(event) {
   noteError(why);
   if (event.reason === "session_revoked") {
     auth.expire(); // the sign-in ended elsewhere: the "change" event asks to sign in again
+    return;
+  }
+  if (event.reason === "session_taken_over") {
+    // Another tab or device continued this conversation. Reconnecting by itself would take
+    // it back, and that one would take it again: only the person decides, with the button.
+    teardown();
+    setPhase("disconnected");
+    ui.reconnect.hidden = false;
+    showNotice("This conversation continues in another window. Reconnect to bring it here.");
     return;
   }
   if (state.retryable) {
