@@ -384,6 +384,7 @@ async function connect(attempt) {
 
 function onSocketClosed(event) {
   state.socket = null;
+  scheduleHistoryRefresh();
   clearInterval(state.keepaliveTimer);
   resetSocketState();
   transcript.settle();
@@ -743,6 +744,7 @@ const handlers = {
       return;
     }
     transcript.finish(event.item_id, "user", event.transcript);
+    scheduleHistoryRefresh(); // the first thing said becomes the conversation's title
   },
   "conversation.item.input_audio_transcription.failed": (event) => {
     transcript.finish(event.item_id, "user");
