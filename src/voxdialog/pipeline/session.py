@@ -75,6 +75,8 @@ _MIN_COMMIT_MS = 100
 _MAX_MANUAL_BUFFER_MS = 10 * 60 * 1000
 # Audio kept after the last voiced frame of a manual commit, so the last word is not clipped.
 _SPEECH_TAIL_MS = 300
+# VAD frames scored between two yields to the event loop (about 2 s of audio, ~16 ms of work).
+_FRAMES_PER_YIELD = 64
 # Partial transcripts: how often while the person talks, and from how much speech on.
 _PARTIAL_EVERY_MS = 1000
 _PARTIAL_MIN_MS = 700
@@ -255,12 +257,22 @@ class VoiceSession:
         """Feed PCM16 at the pipeline rate (16 kHz)."""
         await self._running.wait()
         if not self.config.vad_enabled:
-            if self._manual.append(pcm, threshold=self.config.turn.threshold):
-                AUDIO_FRAMES_DROPPED.labels(DROP_BUFFER_FULL).inc()
+            step = _FRAMES_PER_YIELD * self._frame_bytes
+            for start in range(0, len(pcm), step):
+                if start:
+                    await asyncio.sleep(0)
+                piece = pcm[start : start + step]
+                if self._manual.append(piece, threshold=self.config.turn.threshold):
+                    AUDIO_FRAMES_DROPPED.labels(DROP_BUFFER_FULL).inc()
             return
         self._pending += pcm
         frame = self._frame_bytes
+        frames = 0
         while len(self._pending) >= frame:
+            frames += 1
+            if frames % _FRAMES_PER_YIELD == 0:
+                # A large append must not hold the event loop (and every other session) up.
+                await asyncio.sleep(0)
             chunk = bytes(self._pending[:frame])
             del self._pending[:frame]
             self._detector.agent_audible = self._agent_audible()

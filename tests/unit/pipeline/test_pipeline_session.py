@@ -375,3 +375,27 @@ async def test_no_partial_transcripts_while_the_speech_model_is_busy_or_unasked(
             await _talk_slowly(h, 2500)
             h.session.close()
         assert not h.of(TranscriptionPartial)
+
+
+async def test_a_large_append_lets_the_event_loop_serve_others_while_it_is_scored() -> None:
+    for vad_enabled in (True, False):
+        config = SessionConfig(vad_enabled=vad_enabled, create_response=False)
+        h = Harness(stt=FakeSTT(), tts=FakeTTS(), brain=ScriptedBrain(["Ok."]), config=config)
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(h.session.run())
+            other = tg.create_task(ticker())  # another session, say
+            await asyncio.sleep(0)
+            before = ticks
+            await h.session.append_audio(silence(20_000))  # 625 VAD frames in one event
+            during = ticks - before
+            other.cancel()
+            h.session.close()
+        assert during >= 5, (vad_enabled, during)
