@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -17,12 +14,12 @@ from playwright.async_api import BrowserContext
 from tests.browser.talk import LEAD_S, TAIL_S, OpenTalkPage, TalkPage, server_bearer
 from tests.integration.conftest import LiveServer, live_server  # noqa: F401 -- the fixture
 from voxdialog.testing.browser import (
-    CHROMIUM,
     TALK_PAGE_PROBE,
     MicPart,
-    chromium_available,
     chromium_with_mic,
     host_name_args,
+    kept_screenshots,
+    require_chromium,
     write_mic_wav,
 )
 
@@ -33,24 +30,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """``/usr/bin/chromium``; CI must have it (``scripts/setup`` installs it)."""
-    if not chromium_available():
-        message = f"{CHROMIUM} is not installed; run scripts/setup"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture
 def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A folder for the test's screenshots, copied to ``test-artifacts/browser/`` afterwards."""
-    folder = tmp_path / "artifacts"
-    folder.mkdir()
-    yield folder
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    for shot in sorted(folder.glob("*.png")):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(shot, ARTIFACTS / f"{name}-{shot.name}")
+    with kept_screenshots(request.node.name, tmp_path / "artifacts", ARTIFACTS) as folder:
+        yield folder
 
 
 async def reset_settings(server: LiveServer) -> None:

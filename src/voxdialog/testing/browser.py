@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 from playwright.async_api import BrowserContext, async_playwright
@@ -49,6 +51,31 @@ MicPart = AudioChunk | float
 def chromium_available() -> bool:
     """Whether ``/usr/bin/chromium`` is installed and executable."""
     return CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)
+
+
+def require_chromium() -> Path:
+    """``/usr/bin/chromium``, or the test stops: fails under CI (``scripts/setup`` installs it),
+    skips elsewhere."""
+    import pytest  # test-only helper: pytest is a test dependency
+
+    if not chromium_available():
+        message = f"{CHROMIUM} is not installed; run scripts/setup"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@contextlib.contextmanager
+def kept_screenshots(test_name: str, scratch: Path, artifacts: Path) -> Iterator[Path]:
+    """A folder for a test's screenshots; afterwards they are copied to ``artifacts`` as
+    ``<test name>-<file>`` (for people, and for CI to upload)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    yield scratch
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+    for shot in sorted(scratch.glob("*.png")):
+        artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shot, artifacts / f"{name}-{shot.name}")
 
 
 def write_mic_wav(path: Path, parts: Sequence[MicPart]) -> Path:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.conftest import LiveServer, serving
 from voxdialog.settings import AuthSettings, RateLimitSettings, Settings
+from voxdialog.testing.seed import bearer
 from voxdialog.testing.server import free_port
 
 
@@ -47,11 +48,6 @@ class Account:
     def headers(self) -> dict[str, str]:
         """The bearer header of this user's access token."""
         return bearer(self.access_token)
-
-
-def bearer(token: str) -> dict[str, str]:
-    """An ``Authorization`` header."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 def new_email() -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,7 +11,12 @@ from playwright.async_api import BrowserContext, Page
 
 from tests.integration.admin.conftest import Account, Tenants
 from tests.integration.conftest import LiveServer
-from voxdialog.testing.browser import CHROMIUM, chromium_available, chromium_with_mic, write_mic_wav
+from voxdialog.testing.browser import (
+    chromium_with_mic,
+    kept_screenshots,
+    require_chromium,
+    write_mic_wav,
+)
 
 pytestmark = pytest.mark.models
 
@@ -27,24 +29,14 @@ STEP_MS = 30_000
 @pytest.fixture
 def chromium() -> Path:
     """``/usr/bin/chromium``; CI must have it (``scripts/setup`` installs it)."""
-    if not chromium_available():
-        message = f"{CHROMIUM} is not installed; run scripts/setup"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture
 def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A folder for the test's screenshots, copied to ``test-artifacts/admin/`` afterwards."""
-    folder = tmp_path / "shots"
-    folder.mkdir()
-    yield folder
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    for shot in sorted(folder.glob("*.png")):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(shot, ARTIFACTS / f"{name}-{shot.name}")
+    with kept_screenshots(request.node.name, tmp_path / "shots", ARTIFACTS) as folder:
+        yield folder
 
 
 @pytest.fixture
