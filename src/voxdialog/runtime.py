@@ -11,7 +11,7 @@ from voxdialog.accounts.service import AuthService
 from voxdialog.agents.resolver import AgentResolver
 from voxdialog.agents.stages import DEFAULT_AGENT, AgentStages
 from voxdialog.brain.assistant import TaskAssistant
-from voxdialog.brain.base import Brain, HistoryMessage, Scope
+from voxdialog.brain.base import Brain, HistoryMessage
 from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.context.cache import ContextCache
 from voxdialog.context.recorder import ContextRecorder, context_key
@@ -31,7 +31,7 @@ from voxdialog.providers.registry import ProviderRegistry, default_registry
 from voxdialog.security.crypto import FieldCipher, parse_keyring
 from voxdialog.security.jwt import JwtService, key_from_setting, load_or_create_key
 from voxdialog.security.passwords import PasswordHasher
-from voxdialog.security.principal import ADMIN, Principal
+from voxdialog.security.principal import ADMIN, Principal, Scope
 from voxdialog.security.ratelimit import Limit, LoginThrottle, RateLimiter, make_rate_limiter
 from voxdialog.security.tickets import make_spent_tickets
 from voxdialog.settings import Settings

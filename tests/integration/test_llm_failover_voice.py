@@ -15,10 +15,10 @@ from tests.integration.realtime_client import (
     silence24,
     stream_pcm24,
 )
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.repos.accounts import ensure_local_admin
 from voxdialog.db.repos.tasks import SqlTaskStore
+from voxdialog.security.principal import Scope
 from voxdialog.settings import AgentSettings, ChainSettings, ProviderSettings, Settings
 from voxdialog.testing.fake_openai import ChatReply, FakeOpenAIServer, FakeToolCall, Fault
 from voxdialog.testing.server import BackgroundServer, free_port

@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import new_id, utcnow
 from voxdialog.db.repos import audit
@@ -30,7 +29,7 @@ from voxdialog.db.repos.users import (
 )
 from voxdialog.security.jwt import ACCESS, REFRESH, WS_TICKET, JwtService, TokenError
 from voxdialog.security.passwords import PasswordHasher, check_password_policy
-from voxdialog.security.principal import Principal
+from voxdialog.security.principal import Principal, Scope
 from voxdialog.security.ratelimit import LoginThrottle
 from voxdialog.security.tickets import SpentTickets
 

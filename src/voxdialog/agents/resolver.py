@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from voxdialog.agents.stages import DEFAULT_AGENT, AgentStages, UnknownAgentError
 from voxdialog.agents.voicing import voiced
 from voxdialog.brain.assistant import TaskAssistant
-from voxdialog.brain.base import Brain, Scope
+from voxdialog.brain.base import Brain
 from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.brain.tasks import TaskStore
 from voxdialog.brain.tools import TOOL_NAMES
@@ -26,6 +26,7 @@ from voxdialog.db.repos.users import get_user
 from voxdialog.providers.assembly import ProviderAssembly, ProviderConfigError
 from voxdialog.providers.base import LLM, STT, TTS, ProviderError
 from voxdialog.providers.registry import ProviderRegistry
+from voxdialog.security.principal import Scope
 from voxdialog.settings import Settings, TurnSettings
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from voxdialog.api.errors import ApiError
-from voxdialog.brain.base import Scope
 from voxdialog.runtime import Runtime
-from voxdialog.security.principal import Principal
+from voxdialog.security.principal import Principal, Scope
 from voxdialog.security.ratelimit import Decision, Limit, RateLimiterUnavailable
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from voxdialog.brain import replies
-from voxdialog.brain.base import Scope
 from voxdialog.brain.conversation import ConversationState, PendingAction, Reply
 from voxdialog.brain.entities import TaskRef
 from voxdialog.brain.intents import Command, Intent
 from voxdialog.brain.matching import title_score
 from voxdialog.brain.references import Resolved, TaskFinder, query_of
 from voxdialog.brain.tasks import NewTask, ProjectRecord, TaskStore
+from voxdialog.security.principal import Scope
 
 _PROJECT_MATCH = 85.0  # a heard project name this close to an existing one is that project
 _GUESS_BELOW = 0.6  # an add_task parsed with less confidence is asked about first

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 
 from voxdialog.brain import replies
 from voxdialog.brain.actions import TaskActions
-from voxdialog.brain.base import BrainEvent, BrainTurn, CommandOutcome, ReplyText, Scope
+from voxdialog.brain.base import BrainEvent, BrainTurn, CommandOutcome, ReplyText
 from voxdialog.brain.conversation import ConversationState, PendingAction, Reply
 from voxdialog.brain.intents import Command, Intent, parse_command, title_answer
 from voxdialog.brain.tasks import TaskStore
+from voxdialog.security.principal import Scope
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from voxdialog.providers.base import ToolCall, ToolSpec
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Whose data a turn may touch. Every store call is filtered by it."""
-
-    tenant_id: str
-    user_id: str
+from voxdialog.security.principal import Scope as Scope  # re-exported until pipeline/ is migrated
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from voxdialog.brain.base import (
     ClientToolCall,
     CommandOutcome,
     ReplyText,
-    Scope,
 )
 from voxdialog.brain.context import approx_tokens, build_messages, system_prompt, task_context
 from voxdialog.brain.tasks import TaskRecord, TaskStore
@@ -32,6 +31,7 @@ from voxdialog.providers.base import (
     ToolCall,
     ToolSpec,
 )
+from voxdialog.security.principal import Scope
 from voxdialog.settings import AgentSettings
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voxdialog.brain import replies
-from voxdialog.brain.base import Scope
 from voxdialog.brain.conversation import ConversationState, Reply
 from voxdialog.brain.entities import TaskRef
 from voxdialog.brain.intents import Command, Intent
 from voxdialog.brain.matching import Match, Verdict, match_task
 from voxdialog.brain.tasks import TaskRecord, TaskStore
+from voxdialog.security.principal import Scope
 
 _CLOSEST_AT = 50.0  # candidates below this are too far off to name as "the closest"
 

@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-from voxdialog.brain.base import Scope
+from voxdialog.security.principal import Scope
 
 
 class Priority(enum.StrEnum):

@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from voxdialog.brain import replies
-from voxdialog.brain.base import Scope
 from voxdialog.brain.matching import ASK_AT, Verdict, match_task, title_score
 from voxdialog.brain.tasks import NewTask, Priority, ProjectRecord, TaskRecord, TaskStore
 from voxdialog.providers.base import ToolSpec
+from voxdialog.security.principal import Scope
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from voxdialog.brain.base import CommandOutcome, Scope
+from voxdialog.brain.base import CommandOutcome
 from voxdialog.context.cache import ContextCache
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo, TurnRecorder
+from voxdialog.security.principal import Scope
 
 
 def context_key(scope: Scope, conversation_id: str) -> str:

@@ -1,14 +1,23 @@
-"""Who is calling: the authenticated identity every route and socket acts for."""
+"""Who is calling: the tenant and user data is scoped to, and the identity acting for them.
+
+A leaf module (it imports nothing from voxdialog), so every layer may use these types.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voxdialog.brain.base import Scope
-
 ADMIN = "admin"
 MEMBER = "member"
 ROLES = (ADMIN, MEMBER)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose data a turn may touch. Every store call is filtered by it."""
+
+    tenant_id: str
+    user_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ import dataclasses
 import datetime as dt
 import itertools
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, ProjectRecord, TaskRecord
+from voxdialog.security.principal import Scope
 
 
 class TaskStoreFailure(RuntimeError):

@@ -18,7 +18,6 @@ import pytest
 from voxdialog.agents.stages import AgentStages, UnknownAgentError
 from voxdialog.agents.voicing import pitch_factor
 from voxdialog.brain.assistant import TaskAssistant
-from voxdialog.brain.base import Scope
 from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.db.repos.agents import (
     AgentFields,
@@ -34,6 +33,7 @@ from voxdialog.db.repos.users import create_account
 from voxdialog.providers.base import VoiceSettings
 from voxdialog.providers.registry import ProviderRegistry
 from voxdialog.runtime import Runtime
+from voxdialog.security.principal import Scope
 from voxdialog.settings import ProviderSettings, Settings
 from voxdialog.testing.databases import (
     BACKENDS,

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.migrate import migrate
 from voxdialog.db.models import Base, Tenant, User, new_id, utcnow
+from voxdialog.security.principal import Scope
 from voxdialog.testing.databases import (
     BACKENDS,
     Backend,

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import func, select, update
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import Tenant, User
 from voxdialog.db.repos.accounts import ensure_local_admin
+from voxdialog.security.principal import Scope
 
 MakeScope = Callable[..., Awaitable[Scope]]
 

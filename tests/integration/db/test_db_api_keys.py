@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import ApiKey, Base, utcnow
 from voxdialog.db.repos.api_keys import (
@@ -19,6 +18,7 @@ from voxdialog.db.repos.api_keys import (
     revoke_api_key,
     verify_api_key,
 )
+from voxdialog.security.principal import Scope
 
 MakeScope = Callable[..., Awaitable[Scope]]
 

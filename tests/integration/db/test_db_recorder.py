@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from voxdialog.brain.base import CommandOutcome, Scope
+from voxdialog.brain.base import CommandOutcome
 from voxdialog.brain.tasks import Priority
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import SessionConflictError, UnknownSessionError
@@ -22,6 +22,7 @@ from voxdialog.db.repos.sessions import (
     list_sessions,
 )
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo, TurnRecorder
+from voxdialog.security.principal import Scope
 
 MakeScope = Callable[..., Awaitable[Scope]]
 

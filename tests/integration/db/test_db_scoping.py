@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, ProjectRecord, TaskRecord
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import UnknownProjectError
 from voxdialog.db.repos.tasks import SqlTaskStore
+from voxdialog.security.principal import Scope
 
 MakeScope = Callable[..., Awaitable[Scope]]
 

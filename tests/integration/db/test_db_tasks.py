@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy import text
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, Priority, TaskStore
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import UnknownProjectError
 from voxdialog.db.repos.tasks import SqlTaskStore
+from voxdialog.security.principal import Scope
 from voxdialog.testing.databases import Backend
 
 MakeScope = Callable[..., Awaitable[Scope]]

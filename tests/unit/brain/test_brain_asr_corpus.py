@@ -9,9 +9,10 @@ import pytest
 from rapidfuzz import fuzz
 
 from voxdialog.brain.assistant import TaskAssistant
-from voxdialog.brain.base import BrainTurn, CommandOutcome, ReplyText, Scope
+from voxdialog.brain.base import BrainTurn, CommandOutcome, ReplyText
 from voxdialog.brain.replies import READ_AT_MOST
 from voxdialog.brain.tasks import NewTask, TaskRecord
+from voxdialog.security.principal import Scope
 from voxdialog.testing.tasks import MemoryTaskStore
 
 CORPUS = json.loads((Path(__file__).parent / "asr_corpus.json").read_text(encoding="utf-8"))

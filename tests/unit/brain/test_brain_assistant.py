@@ -4,8 +4,9 @@ import re
 import pytest
 
 from voxdialog.brain.assistant import TaskAssistant
-from voxdialog.brain.base import Brain, BrainTurn, CommandOutcome, ReplyText, Scope
+from voxdialog.brain.base import Brain, BrainTurn, CommandOutcome, ReplyText
 from voxdialog.brain.tasks import NewTask, Priority
+from voxdialog.security.principal import Scope
 from voxdialog.testing.tasks import MemoryTaskStore
 
 NOW = dt.datetime(2025, 6, 11, 9, 0)  # a Wednesday morning

@@ -15,11 +15,11 @@ from voxdialog.brain.base import (
     CommandOutcome,
     HistoryMessage,
     ReplyText,
-    Scope,
 )
 from voxdialog.brain.llm_brain import APOLOGY, MAX_ROUNDS, NO_ANSWER, LLMBrain
 from voxdialog.brain.tasks import NewTask
 from voxdialog.providers.base import ChatDelta, ChatRequest, ProviderError, ProviderInfo
+from voxdialog.security.principal import Scope
 from voxdialog.settings import AgentSettings
 from voxdialog.testing.fake_llm import FakeLLM
 from voxdialog.testing.tasks import MemoryTaskStore

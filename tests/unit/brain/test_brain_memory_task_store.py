@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, Priority, TaskStore
+from voxdialog.security.principal import Scope
 from voxdialog.testing.tasks import MemoryTaskStore, TaskStoreFailure
 
 ANN = Scope("acme", "ann")

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, Priority
 from voxdialog.brain.tools import SPECS, TaskTools, ToolResult
+from voxdialog.security.principal import Scope
 from voxdialog.testing.tasks import MemoryTaskStore
 
 NOW = dt.datetime(2025, 6, 11, 9, 0)  # a Wednesday morning

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from voxdialog.brain.assistant import TaskAssistant
-from voxdialog.brain.base import Scope
 from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.observability.logging import bind_log_fields, log_context, make_log_handler
 from voxdialog.pipeline.events import (
@@ -24,6 +23,7 @@ from voxdialog.pipeline.events import (
 )
 from voxdialog.pipeline.recorder import SessionInfo
 from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.security.principal import Scope
 from voxdialog.settings import AgentSettings
 from voxdialog.testing.fake_llm import FakeLLM
 from voxdialog.testing.fakes import FakeSTT, FakeTTS, FakeVAD

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from voxdialog.brain.base import BrainEvent, BrainTurn, CommandOutcome, ReplyText, Scope
+from voxdialog.brain.base import BrainEvent, BrainTurn, CommandOutcome, ReplyText
 from voxdialog.pipeline.events import (
     InputCommitted,
     ResponseAudio,
@@ -19,6 +19,7 @@ from voxdialog.pipeline.events import (
 )
 from voxdialog.pipeline.recorder import SessionInfo
 from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.security.principal import Scope
 from voxdialog.testing.fakes import FakeSTT, FakeTTS, FakeVAD
 from voxdialog.testing.signals import silence, tone
 

@@ -26,7 +26,6 @@ from voxdialog.api.app_schemas import (
 from voxdialog.api.deps import PrincipalDep, RuntimeDep
 from voxdialog.api.errors import ApiError
 from voxdialog.api.schemas import Page, page_of
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import UnknownProjectError
@@ -43,7 +42,7 @@ from voxdialog.db.repos.task_queries import (
     update_task,
 )
 from voxdialog.runtime import Runtime
-from voxdialog.security.principal import Principal
+from voxdialog.security.principal import Principal, Scope
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request"},

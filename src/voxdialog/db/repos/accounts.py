@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, text
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import Tenant, User, utcnow
+from voxdialog.security.principal import Scope
 
 LOCAL_TENANT_NAME = "local"
 LOCAL_ADMIN_NAME = "admin"

@@ -14,11 +14,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tools import TOOL_NAMES
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import StoreError
 from voxdialog.db.models import Agent, utcnow
+from voxdialog.security.principal import Scope
 
 #: The fields a caller may set, at creation or in a change.
 EDITABLE = frozenset(

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import NAME_LENGTH, ApiKey, User, utcnow
+from voxdialog.security.principal import Scope
 
 KEY_PREFIX = "vxd_"
 _SECRET_BYTES = 30  # 30 random bytes are 40 url-safe characters.

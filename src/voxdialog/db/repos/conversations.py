@@ -14,7 +14,6 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import Message, VoiceCommand, VoiceSession
 from voxdialog.db.repos.sessions import (
@@ -24,6 +23,7 @@ from voxdialog.db.repos.sessions import (
     stored_session,
 )
 from voxdialog.db.sealing import message_context, unseal
+from voxdialog.security.principal import Scope
 
 USER_ROLE = "user"
 

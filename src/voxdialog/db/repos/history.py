@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from voxdialog.brain.base import HistoryMessage, Scope
+from voxdialog.brain.base import HistoryMessage
 from voxdialog.db.engine import Database
 from voxdialog.db.repos.sessions import list_messages
+from voxdialog.security.principal import Scope
 
 _SPOKEN_ROLES = ("user", "assistant")
 

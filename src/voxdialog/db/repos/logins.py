@@ -8,9 +8,9 @@ from typing import cast
 
 from sqlalchemy import CursorResult, select, update
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.models import LoginSession, RefreshToken, User, utcnow
+from voxdialog.security.principal import Scope
 
 
 class Rotation(enum.Enum):

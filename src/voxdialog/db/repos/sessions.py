@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from voxdialog.brain.base import CommandOutcome, Scope
+from voxdialog.brain.base import CommandOutcome
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import SessionConflictError, UnknownSessionError
 from voxdialog.db.models import Message, VoiceCommand, VoiceSession, new_id, utcnow
@@ -27,6 +27,7 @@ from voxdialog.db.sealing import (
     unseal_json,
 )
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo
+from voxdialog.security.principal import Scope
 
 ACTIVE = "active"
 ENDED = "ended"

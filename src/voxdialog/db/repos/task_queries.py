@@ -16,7 +16,6 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import Priority
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import StoreError
@@ -31,6 +30,7 @@ from voxdialog.db.repos.tasks import (
     task_record,
     tasks_of,
 )
+from voxdialog.security.principal import Scope
 
 
 class ProjectNameTakenError(StoreError):

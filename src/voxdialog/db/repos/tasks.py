@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from voxdialog.brain.base import Scope
 from voxdialog.brain.tasks import NewTask, Priority, ProjectRecord, TaskRecord
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import UnknownProjectError
 from voxdialog.db.models import NAME_LENGTH, Project, Task, utcnow
+from voxdialog.security.principal import Scope
 
 
 def project_key(name: str) -> str:

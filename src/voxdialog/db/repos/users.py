@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
-from voxdialog.brain.base import Scope
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import StoreError
 from voxdialog.db.models import (
@@ -20,6 +19,7 @@ from voxdialog.db.models import (
     VoiceSession,
     utcnow,
 )
+from voxdialog.security.principal import Scope
 
 
 class EmailTakenError(StoreError):
