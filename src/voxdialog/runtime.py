@@ -26,7 +26,7 @@ from voxdialog.db.repos.tasks import SqlTaskStore
 from voxdialog.live import LiveSessions
 from voxdialog.observability.loop_lag import sample_loop_lag
 from voxdialog.providers.assembly import ProviderAssembly
-from voxdialog.providers.base import LLM, STT, TTS, VAD
+from voxdialog.providers.base import LLM, STT, TTS, VAD, warm_up
 from voxdialog.providers.registry import ProviderRegistry, default_registry
 from voxdialog.security.crypto import FieldCipher, parse_keyring
 from voxdialog.security.jwt import JwtService, key_from_setting, load_or_create_key
@@ -105,9 +105,7 @@ class Runtime:
         for chain in self.assembly.chains:
             self._background.add(asyncio.create_task(chain.probe_loop()))
         for provider in (self.stt, self.tts):
-            warmup = getattr(provider, "warmup", None)
-            if warmup is not None:
-                await warmup()
+            await warm_up(provider)
         self.agents = AgentResolver(
             db=self.db,
             settings=self.settings,

@@ -24,7 +24,7 @@ from voxdialog.db.engine import Database
 from voxdialog.db.repos.agents import AgentRecord, get_agent
 from voxdialog.db.repos.users import get_user
 from voxdialog.providers.assembly import ProviderAssembly, ProviderConfigError
-from voxdialog.providers.base import LLM, STT, TTS, ProviderError
+from voxdialog.providers.base import LLM, STT, TTS, ProviderError, warm_up
 from voxdialog.providers.registry import ProviderRegistry
 from voxdialog.security.principal import Scope
 from voxdialog.settings import Settings, TurnSettings
@@ -206,9 +206,7 @@ class AgentResolver:
         known = len(self._assembly.chains)
         # Local models load for seconds: off the event loop.
         built = await asyncio.to_thread(build) if blocking else build()
-        warmup = getattr(built, "warmup", None)
-        if warmup is not None:
-            await warmup()
+        await warm_up(built)
         for chain in self._assembly.chains[known:]:
             self._probes.add(asyncio.create_task(chain.probe_loop()))
         return built

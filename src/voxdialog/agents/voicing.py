@@ -8,7 +8,13 @@ from typing import Any
 
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.audio.resample import Resampler
-from voxdialog.providers.base import TTS, VoiceSettings
+from voxdialog.providers.base import (
+    TTS,
+    VoiceSettings,
+    close_provider,
+    tts_for_reply,
+    warm_up,
+)
 
 
 def pitch_factor(semitones: float) -> float:
@@ -55,10 +61,14 @@ class VoicedTTS:
 
     def for_reply(self) -> TTS:
         """The wrapped chain's per-reply view (one voice per reply), voiced the same way."""
-        for_reply = getattr(self.inner, "for_reply", None)
-        if not callable(for_reply):
+        view = tts_for_reply(self.inner)
+        if view is self.inner:
             return self
-        return VoicedTTS(for_reply(), rate=self.rate, volume=self.volume, pitch=self.pitch)
+        return VoicedTTS(view, rate=self.rate, volume=self.volume, pitch=self.pitch)
+
+    async def warmup(self) -> None:
+        """Warm up the wrapped TTS (``WarmsUp``)."""
+        await warm_up(self.inner)
 
 
 async def _raised(chunks: AsyncIterator[AudioChunk], factor: float) -> AsyncIterator[AudioChunk]:
@@ -77,9 +87,7 @@ async def _raised(chunks: AsyncIterator[AudioChunk], factor: float) -> AsyncIter
         if resampler is not None and (tail := resampler.flush()):
             yield AudioChunk(tail, rate)
     finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
+        await close_provider(chunks)
 
 
 def voiced(tts: TTS, voice: Mapping[str, Any]) -> TTS:

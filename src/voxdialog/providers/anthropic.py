@@ -16,7 +16,7 @@ from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
 )
-from voxdialog.providers.pool import StreamingPost, refusal, sse_events
+from voxdialog.providers.http import ProviderClient, sse_events
 from voxdialog.settings import ProviderSettings
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -108,14 +108,13 @@ def messages_body(
     return body
 
 
-def _error_detail(body: bytes) -> tuple[str, str]:
-    """``(type, message)`` from an Anthropic error body, or what can be made of it."""
+def _error_detail(body: bytes) -> str:
+    """``type: message`` from an Anthropic error body, or what can be made of it."""
     try:
-        payload = json.loads(body)
-        error = payload["error"]
-        return str(error.get("type", "error")), str(error.get("message", ""))[:200]
+        error = json.loads(body)["error"]
+        return f"{error.get('type', 'error')}: {str(error.get('message', ''))[:200]}"
     except (ValueError, KeyError, TypeError, AttributeError):
-        return "error", body[:200].decode("utf-8", "replace")
+        return f"error: {body[:200].decode('utf-8', 'replace')}"
 
 
 class _EventTranslator:
@@ -202,13 +201,11 @@ class AnthropicLLM:
         if (key := settings.key()) is not None:
             headers["x-api-key"] = key
         headers.update(settings.headers)
-        self._post = StreamingPost(
-            settings, name=name, url=self.url, headers=headers, awaited="first token"
-        )
+        self._http = ProviderClient(settings, name=name, base_url=self.url, headers=headers)
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._post.aclose()
+        await self._http.aclose()
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream the answer to ``request``; cancel (or close) the iteration to abort it.
@@ -221,20 +218,16 @@ class AnthropicLLM:
         body = messages_body(
             request, model=self._settings.model, default_max_tokens=self._max_tokens
         )
-        async with aclosing(self._post.stream(body, self._deltas)) as deltas:
+        deltas = self._http.stream(
+            "", self._deltas, json=body, awaited="first token", detail=_error_detail
+        )
+        async with aclosing(deltas):
             async for delta in deltas:
                 yield delta
 
-    async def _status_error(self, response: httpx.Response) -> ProviderError:
-        error_type, message = _error_detail(await response.aread())
-        status = response.status_code
-        return refusal(response, f"{self.info.name}: HTTP {status} {error_type}: {message}")
-
     async def _deltas(self, response: httpx.Response) -> AsyncGenerator[ChatDelta, None]:
-        if response.status_code != 200:
-            raise await self._status_error(response)
         translator = _EventTranslator(self.info.name)
-        async for event, data in sse_events(response):
+        async for event, data in sse_events(response.aiter_lines()):
             try:
                 deltas = translator.feed(event, data)
             except (ValueError, KeyError, TypeError, AttributeError) as e:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from voxdialog.providers.base import LLM, STT, TTS
+from voxdialog.providers.base import LLM, STT, TTS, close_provider
 from voxdialog.providers.registry import ProviderRegistry, UnknownProvider
 from voxdialog.settings import ChainSettings, ProviderSettings, RouteRule
 
@@ -116,9 +116,7 @@ class ProviderAssembly:
     async def aclose(self) -> None:
         """Close the remote providers' pooled connections."""
         for provider in self._built.values():
-            close = getattr(provider, "aclose", None)
-            if close is not None:
-                await close()
+            await close_provider(provider)
 
     def llm(self, names: Sequence[str], routes: Sequence[RouteRule] = ()) -> LLM | None:
         """The LLM chain for ``names`` (None when empty), with smart routing rules."""

@@ -1,15 +1,21 @@
-"""The provider Protocols and their value types.
+"""The provider Protocols, their value types, and the optional capabilities a provider may have.
 
 Protocols declare streams with a plain ``def`` returning ``AsyncIterator``; implementations write
 ``async def ... yield``. Heavy models load once per process (in the provider object); anything
 that belongs to one session lives in a stream object the provider hands out.
+
+Optional capabilities (``BusyReporting``, ``WarmsUp``, ``PerReplyVoice``, ``Closeable``) are
+``runtime_checkable`` Protocols; callers use the helpers below them (``stt_busy``,
+``tts_for_reply``, ``warm_up``, ``close_provider``) instead of looking for attributes by name.
+Wrappers (provider chains, routing, ``VoicedTTS``) implement the first three by asking what they
+wrap; they do not close what they wrap, since the assembly that built a provider owns it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from voxdialog.audio.formats import AudioChunk
 
@@ -234,3 +240,74 @@ class LLM(Protocol):
     def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream the answer; cancel the iteration to abort generation."""
         ...
+
+
+# --- Optional capabilities ---------------------------------------------------------------
+
+
+@runtime_checkable
+class BusyReporting(Protocol):
+    """An STT that can tell when a new transcription would have to wait for a running one.
+
+    Optional work (partial transcripts) is skipped while ``busy``, so it never delays a final
+    transcript. A chain reports the provider a call would reach now (see ``FallbackSTT``).
+    """
+
+    @property
+    def busy(self) -> bool:
+        """Whether a transcription started now would queue behind others."""
+        ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """A provider whose first call is slow (allocations, model start-up) unless warmed first."""
+
+    async def warmup(self) -> None:
+        """Do one throwaway call, so the first user does not pay for it."""
+        ...
+
+
+@runtime_checkable
+class PerReplyVoice(Protocol):
+    """A TTS that hands out a view for one reply, so every sentence of it has the same voice.
+
+    A fallback chain picks a provider for the reply's first sentence and keeps it for the rest
+    (a failure ends the reply rather than letting another voice finish it).
+    """
+
+    def for_reply(self) -> TTS:
+        """The TTS that speaks every sentence of one reply."""
+        ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """Something holding connections, threads or a stream to release: providers and async
+    generators alike."""
+
+    async def aclose(self) -> None:
+        """Release what it holds; calling it twice is harmless."""
+        ...
+
+
+def stt_busy(stt: STT) -> bool:
+    """Whether ``stt`` says a transcription now would wait (False when it cannot tell)."""
+    return isinstance(stt, BusyReporting) and stt.busy
+
+
+def tts_for_reply(tts: TTS) -> TTS:
+    """The TTS to speak one reply with: ``tts``'s per-reply view, or ``tts`` itself."""
+    return tts.for_reply() if isinstance(tts, PerReplyVoice) else tts
+
+
+async def warm_up(provider: object) -> None:
+    """Warm ``provider`` up if it has a warm-up (errors propagate)."""
+    if isinstance(provider, WarmsUp):
+        await provider.warmup()
+
+
+async def close_provider(resource: object) -> None:
+    """Close ``resource`` (a provider, or a stream that is an async generator) if it can be."""
+    if isinstance(resource, Closeable):
+        await resource.aclose()

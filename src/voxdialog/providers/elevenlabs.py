@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.providers.base import ProviderInfo, VoiceSettings
-from voxdialog.providers.openai_compat.http import ProviderClient
+from voxdialog.providers.http import ProviderClient
 from voxdialog.providers.openai_compat.presets import resolve_base_url
 from voxdialog.providers.openai_compat.tts import PCM_RATE, PcmChunker, stream_audio
 from voxdialog.settings import ProviderSettings

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TypeVar
 
 from voxdialog.audio.formats import AudioChunk
-from voxdialog.providers.base import LLM, STT, ChatDelta, ChatRequest, ProviderInfo, Transcript
+from voxdialog.providers.base import (
+    LLM,
+    STT,
+    ChatDelta,
+    ChatRequest,
+    ProviderInfo,
+    Transcript,
+    stt_busy,
+    warm_up,
+)
 from voxdialog.providers.chain import ProviderChain
 from voxdialog.settings import RouteRule
 
@@ -91,6 +101,11 @@ class RoutedLLM:
         """Stream the answer of the LLM ``pick`` chooses."""
         return self.pick(request).chat(request)
 
+    async def warmup(self) -> None:
+        """Warm up the default LLM and every route's (``WarmsUp``)."""
+        for llm in _distinct([self.default, *(llm for _, llm in self.routes)]):
+            await warm_up(llm)
+
 
 class LanguageRoutedSTT:
     """Speech to text that goes to the chain preferred for the turn's language.
@@ -104,6 +119,20 @@ class LanguageRoutedSTT:
         self.default = default
         self.by_language = dict(by_language)
         self.info = default.info
+
+    @property
+    def busy(self) -> bool:
+        """Whether any of its chains is busy (``BusyReporting``).
+
+        The language of the next call is not known here, and skipping optional work (a
+        partial transcript) costs less than queueing it behind a final one.
+        """
+        return any(stt_busy(stt) for stt in _distinct([self.default, *self.by_language.values()]))
+
+    async def warmup(self) -> None:
+        """Warm up every chain (``WarmsUp``)."""
+        for stt in _distinct([self.default, *self.by_language.values()]):
+            await warm_up(stt)
 
     def pick(self, language: str | None) -> STT:
         """The STT for ``language`` (its primary subtag: "pt-BR" -> "pt")."""
@@ -123,3 +152,11 @@ class LanguageRoutedSTT:
         return await self.pick(language).transcribe(
             clip, language=language, prompt=prompt, word_timestamps=word_timestamps
         )
+
+
+_Item = TypeVar("_Item")
+
+
+def _distinct(items: Sequence[_Item]) -> list[_Item]:
+    """``items`` without repeats of the same object (one chain may serve several routes)."""
+    return list({id(item): item for item in items}.values())

@@ -15,7 +15,7 @@ from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
 )
-from voxdialog.providers.pool import StreamingPost, refusal, sse_events
+from voxdialog.providers.http import ProviderClient, sse_events
 from voxdialog.settings import ProviderSettings
 
 #: Media types whose body is one JSON value per line.
@@ -103,13 +103,11 @@ class WebhookLLM:
         if (key := settings.key()) is not None:
             headers["authorization"] = f"Bearer {key}"
         headers.update(settings.headers)
-        self._post = StreamingPost(
-            settings, name=name, url=self.url, headers=headers, awaited="answer"
-        )
+        self._http = ProviderClient(settings, name=name, base_url=self.url, headers=headers)
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._post.aclose()
+        await self._http.aclose()
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream the webhook's answer to ``request``; cancel the iteration to abort it.
@@ -121,15 +119,9 @@ class WebhookLLM:
                 workflow error, or answered something that holds no text.
         """
         body = webhook_body(request, model=self._settings.model)
-        async with aclosing(self._post.stream(body, self._texts)) as texts:
+        async with aclosing(self._http.stream("", self._texts, json=body)) as texts:
             async for text in texts:
                 yield ChatDelta(text=text)
-
-    async def _status_error(self, response: httpx.Response) -> ProviderError:
-        payload = _json_or_none((await response.aread()).decode("utf-8", "replace"))
-        detail = payload.get("message", "") if isinstance(payload, dict) else ""
-        status = response.status_code
-        return refusal(response, f"{self.info.name}: HTTP {status} {str(detail)[:200]}".rstrip())
 
     def _workflow_error(self, value: object, *, fallback: str) -> ProviderError:
         detail = fallback
@@ -156,11 +148,9 @@ class WebhookLLM:
         return line if value is None else self._chunk_text(value)
 
     async def _texts(self, response: httpx.Response) -> AsyncGenerator[str, None]:
-        if not response.is_success:
-            raise await self._status_error(response)
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
         if media == "text/event-stream":
-            async for event, data in sse_events(response):
+            async for event, data in sse_events(response.aiter_lines()):
                 if data.strip() == "[DONE]":
                     return
                 value = _json_or_none(data)

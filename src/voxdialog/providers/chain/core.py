@@ -16,7 +16,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 
 from voxdialog.observability.metrics import CHAIN_EXHAUSTED, PROVIDER_ERRORS, PROVIDER_FAILOVERS
 from voxdialog.pipeline.clock import Clock, MonotonicClock
-from voxdialog.providers.base import ProviderError, ProviderInfo, ProviderUnavailable
+from voxdialog.providers.base import ProviderError, ProviderInfo, ProviderUnavailable, warm_up
 from voxdialog.providers.breaker import BreakerState, CircuitBreaker
 from voxdialog.providers.chain.errors import ChainExhausted, as_provider_error, describe
 from voxdialog.providers.chain.policy import CallPolicy
@@ -140,6 +140,29 @@ class ProviderChain(Generic[_P]):
             )
             for m in self._members
         ]
+
+    async def warmup(self) -> None:
+        """Warm up every provider that warms up (``WarmsUp``), in chain order.
+
+        A provider that fails its warm-up is logged and left to its breaker: the chain exists
+        so that one broken provider does not stop the others.
+        """
+        for member in self._members:
+            try:
+                await warm_up(member.provider)
+            except ProviderError as e:
+                log.warning(
+                    "provider warm-up failed",
+                    extra={
+                        "chain": self.name,
+                        "provider": member.name,
+                        "error_kind": type(e).__name__,
+                    },
+                )
+
+    def _reachable(self) -> _P | None:
+        """The provider a call started now would try first (None: every breaker is open)."""
+        return next((m.provider for m in self._members if m.breaker.would_allow()), None)
 
     def available(self) -> bool:
         """Whether a call now would reach some provider (not every breaker is open)."""

@@ -18,6 +18,7 @@ from voxdialog.providers.base import (
     ChatRequest,
     Transcript,
     VoiceSettings,
+    stt_busy,
 )
 from voxdialog.providers.chain.core import ProviderChain
 from voxdialog.providers.chain.streams import first_and_close
@@ -54,6 +55,16 @@ class FallbackSTT(ProviderChain[STT]):
     """
 
     _streams = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether the provider a call would reach now is busy (``BusyReporting``).
+
+        Only that one matters: a call waits on it, not on the providers behind it, which are
+        asked only if it fails.
+        """
+        provider = self._reachable()
+        return provider is not None and stt_busy(provider)
 
     async def transcribe(
         self,

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from voxdialog.providers.base import close_provider
+
 # The package's one logger, named as the module was before the package was split.
 log = logging.getLogger("voxdialog.providers.chain")
 
@@ -46,10 +48,7 @@ async def first_and_close(stream: AsyncIterator[_T]) -> None:
 
 async def aclose_quietly(stream: AsyncIterator[object]) -> None:
     """Close an abandoned stream; a provider's error while closing is logged, not raised."""
-    aclose = getattr(stream, "aclose", None)
-    if aclose is None:
-        return
     try:
-        await aclose()
+        await close_provider(stream)
     except Exception as e:
         log.debug("provider stream failed to close", extra={"error_kind": type(e).__name__})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -18,12 +18,12 @@ from voxdialog.providers.base import (
     ChatRequest,
     ProviderError,
     ProviderInfo,
-    ProviderTimeout,
 )
-from voxdialog.providers.openai_compat.http import (
+from voxdialog.providers.http import (
     ProviderClient,
     bearer_headers,
     is_retryable_status,
+    sse_events,
 )
 from voxdialog.providers.openai_compat.presets import resolve_base_url
 from voxdialog.settings import ProviderSettings
@@ -92,32 +92,6 @@ def chat_payload(request: ChatRequest, *, model: str, stream: bool = True) -> di
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
     return body
-
-
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The data of each server-sent event, until ``[DONE]`` or the end of the stream.
-
-    Blank lines end an event; comment lines (``: OPENROUTER PROCESSING``) and fields other
-    than ``data`` are skipped; several ``data`` lines of one event are joined by newlines.
-    """
-    pending: list[str] = []
-    async for line in lines:
-        if not line:
-            if pending:
-                data = "\n".join(pending)
-                pending.clear()
-                if data.strip() == "[DONE]":
-                    return
-                yield data
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if field == "data":
-            pending.append(value.removeprefix(" "))
-    # Some servers end without a blank line after the last event.
-    if pending and (data := "\n".join(pending)).strip() != "[DONE]":
-        yield data
 
 
 def _usage(data: object) -> ChatUsage | None:
@@ -302,22 +276,10 @@ class OpenAICompatLLM:
         """
         payload = chat_payload(request, model=self._model)
         parser = ChunkParser(provider=self.info.name)
-        timeout_s = self._http.timeout_s
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    response = await stack.enter_async_context(
-                        self._http.stream("chat/completions", json=payload)
-                    )
-                    batches = self._batches(response, parser)
-                    stack.push_async_callback(batches.aclose)
-                    first = await anext(batches, None)
-            except TimeoutError as e:
-                raise ProviderTimeout(f"{self.info.name}: no answer within {timeout_s} s") from e
-            if first is None:
-                return
-            for delta in first:
-                yield delta
+        batches = self._http.stream(
+            "chat/completions", functools.partial(self._batches, parser=parser), json=payload
+        )
+        async with contextlib.aclosing(batches):
             async for batch in batches:
                 for delta in batch:
                     yield delta
@@ -326,13 +288,18 @@ class OpenAICompatLLM:
             logger.debug("llm usage", extra={"provider": self.info.name, "usage": parser.usage})
 
     async def _batches(
-        self, response: httpx.Response, parser: ChunkParser
+        self, response: httpx.Response, *, parser: ChunkParser
     ) -> AsyncGenerator[list[ChatDelta], None]:
+        """The deltas of each streamed chunk, until ``[DONE]`` (one batch per chunk, so the
+        first-chunk deadline is met by a chunk without content too, but not by a comment)."""
         if response.headers.get("content-type", "").startswith("application/json"):
             yield parser.completion(await response.aread())
             return
-        async for data in sse_data(response.aiter_lines()):
-            yield parser.feed(data)
+        async for event in sse_events(response.aiter_lines()):
+            if event.data.strip() == "[DONE]":
+                return
+            if event.data:
+                yield parser.feed(event.data)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -11,12 +10,11 @@ from voxdialog.audio.wav import write_wav
 from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
-    ProviderTimeout,
     Transcript,
     TranscriptSegment,
     TranscriptWord,
 )
-from voxdialog.providers.openai_compat.http import ProviderClient, bearer_headers
+from voxdialog.providers.http import ProviderClient, bearer_headers
 from voxdialog.providers.openai_compat.presets import resolve_base_url
 from voxdialog.settings import ProviderSettings
 
@@ -132,13 +130,9 @@ class OpenAICompatSTT:
         if prompt:
             form["prompt"] = prompt
         files = {"file": ("audio.wav", write_wav(clip), "audio/wav")}
-        try:
-            async with asyncio.timeout(self._http.timeout_s):
-                response = await self._http.post("audio/transcriptions", data=form, files=files)
-        except TimeoutError as e:
-            raise ProviderTimeout(
-                f"{self.info.name}: no transcript within {self._http.timeout_s} s"
-            ) from e
+        response = await self._http.post(
+            "audio/transcriptions", data=form, files=files, awaited="transcript"
+        )
         clip_s = clip.duration_ms / 1000.0
         if not response.headers.get("content-type", "").startswith("application/json"):
             # Some servers answer plain text whatever was asked for.

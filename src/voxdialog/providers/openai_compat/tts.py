@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import struct
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
+import httpx
 import numpy as np
 
 from voxdialog.audio.formats import SAMPLE_WIDTH, AudioChunk
-from voxdialog.providers.base import ProviderError, ProviderInfo, ProviderTimeout, VoiceSettings
-from voxdialog.providers.openai_compat.http import ProviderClient, bearer_headers
+from voxdialog.providers.base import ProviderError, ProviderInfo, VoiceSettings
+from voxdialog.providers.http import ProviderClient, bearer_headers
 from voxdialog.providers.openai_compat.presets import resolve_base_url
 from voxdialog.settings import ProviderSettings
 
@@ -133,23 +133,18 @@ async def stream_audio(
         ProviderTimeout: No audio in time.
         ProviderError: Error status or transport failure (also mid-stream).
     """
-    async with contextlib.AsyncExitStack() as stack:
-        try:
-            async with asyncio.timeout(http.timeout_s):
-                response = await stack.enter_async_context(
-                    http.stream(path, json=json, params=params)
-                )
-                parts = response.aiter_bytes()
-                first = await anext(parts, b"")
-        except TimeoutError as e:
-            raise ProviderTimeout(f"{http.name}: no audio within {http.timeout_s} s") from e
-        for piece in chunker.feed(first):
-            yield piece
+    parts = http.stream(path, _body_bytes, json=json, params=params, awaited="audio")
+    async with contextlib.aclosing(parts):
         async for data in parts:
             for piece in chunker.feed(data):
                 yield piece
-        for piece in chunker.flush():
-            yield piece
+    for piece in chunker.flush():
+        yield piece
+
+
+async def _body_bytes(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    async for data in response.aiter_bytes():
+        yield data
 
 
 class OpenAICompatTTS:
