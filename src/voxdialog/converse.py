@@ -10,17 +10,19 @@ from pathlib import Path
 from voxdialog.agents.stages import UnknownAgentError, turn_config
 from voxdialog.audio.codecs import decode_file, encode_file
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
+from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.events import (
+    LLMUnavailable,
     ResponseAudio,
     ResponseEnded,
     SessionEvent,
-    SessionProblem,
     TranscriptionCompleted,
     TranscriptionFailed,
+    TurnFailed,
 )
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.recorder import SessionInfo
-from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.pipeline.session import VoiceSession
 from voxdialog.providers.base import VoiceSettings
 from voxdialog.runtime import Runtime
 from voxdialog.settings import Settings
@@ -74,8 +76,10 @@ async def converse(settings: Settings, source: Path, out: Path, *, agent: str | 
             case ResponseEnded():
                 ended.append(event)
                 done.set()
-            case SessionProblem(message=message):
+            case TurnFailed(message=message):
                 problems.append(message)
+            case LLMUnavailable(error=error):
+                problems.append(f"language model unavailable: {error}")
 
     session_id = new_id("sess")
     session = VoiceSession(

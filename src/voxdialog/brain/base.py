@@ -64,7 +64,17 @@ class ClientToolCall:
     arguments: str
 
 
-BrainEvent = ReplyText | CommandOutcome | ClientToolCall
+@dataclass(frozen=True, slots=True)
+class LLMUnavailable:
+    """The language model failed; the person still hears an answer (a fallback or an apology).
+
+    Yielded before the turn's ``CommandOutcome``, so the transport can tell its client.
+    """
+
+    error: str
+
+
+BrainEvent = ReplyText | CommandOutcome | ClientToolCall | LLMUnavailable
 
 
 class BrainSession(Protocol):

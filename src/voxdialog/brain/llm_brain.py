@@ -17,6 +17,7 @@ from voxdialog.brain.base import (
     BrainTurn,
     ClientToolCall,
     CommandOutcome,
+    LLMUnavailable,
     ReplyText,
 )
 from voxdialog.brain.context import approx_tokens, build_messages, system_prompt, task_context
@@ -283,6 +284,7 @@ class LLMSession:
                 yield record.say(APOLOGY, opens_round=True)
                 record.error = f"language model failed: {failure}"
                 record.llm_error = str(failure)
+                yield LLMUnavailable(str(failure))
                 yield record.outcome(confidence=1.0 if record.rounds else 0.0, started=started)
                 return
             # The tools ran and their work is stored; only the telling of it failed.
@@ -294,6 +296,8 @@ class LLMSession:
             yield record.say(spoken or NO_ANSWER, opens_round=True)
             if not results and record.error is None:
                 record.error = "the model gave no answer"
+        if record.llm_error is not None:
+            yield LLMUnavailable(record.llm_error)
         yield record.outcome(confidence=1.0, started=started)
 
     async def _messages(self, turn: BrainTurn) -> tuple[ChatMessage, ...]:
@@ -345,6 +349,7 @@ class LLMSession:
         try:
             async for event in events:
                 if isinstance(event, CommandOutcome):
+                    yield LLMUnavailable(str(failure))
                     event = dataclasses.replace(
                         event,
                         entities={

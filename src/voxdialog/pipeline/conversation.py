@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from voxdialog.brain.base import HistoryMessage
 from voxdialog.providers.base import ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """An item as it was at one moment: what events carry, so nothing changes after sending."""
+
+    id: str
+    type: str
+    role: str
+    kind: str
+    status: str
+    text: str | None
+    audio: bytes | None
+    audio_ms: float
+    call_id: str | None
+    name: str | None
+    arguments: str | None
+    output: str | None
+    timings: Mapping[str, float]
 
 
 @dataclass(slots=True)
@@ -14,7 +34,8 @@ class Item:
     """A conversation item (message, function call or function call output).
 
     ``kind`` is the content type: ``input_audio``, ``input_text``, ``output_audio`` or
-    ``output_text`` for messages.
+    ``output_text`` for messages. Items are the conversation's own working state; whatever
+    leaves the session is a ``snapshot()``.
     """
 
     id: str
@@ -30,6 +51,26 @@ class Item:
     arguments: str | None = None
     output: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Clock time the person stopped speaking (a spoken turn), until a reply marks latency.
+    speech_ended_at: float | None = None
+
+    def snapshot(self) -> ItemView:
+        """This item as it is now, frozen."""
+        return ItemView(
+            id=self.id,
+            type=self.type,
+            role=self.role,
+            kind=self.kind,
+            status=self.status,
+            text=self.text,
+            audio=self.audio,
+            audio_ms=self.audio_ms,
+            call_id=self.call_id,
+            name=self.name,
+            arguments=self.arguments,
+            output=self.output,
+            timings=MappingProxyType(dict(self.timings)),
+        )
 
 
 class Conversation:
@@ -79,6 +120,28 @@ class Conversation:
         while len(self._items) > self._max:
             self._items.pop(0)
         return prev
+
+    def add_user_audio(
+        self, item_id: str, clip: bytes, *, audio_ms: float, timings: dict[str, float], keep: int
+    ) -> tuple[Item, str | None]:
+        """A user turn's audio as a new item at the end; returns it and the id it follows.
+
+        Raw user audio is large (32 kB a second): only the newest ``keep`` items keep theirs,
+        so a long session's memory stays bounded. Their transcripts stay.
+        """
+        item = Item(
+            id=item_id,
+            role="user",
+            kind="input_audio",
+            audio=clip,
+            audio_ms=audio_ms,
+            timings=timings,
+        )
+        prev = self.add(item)
+        with_audio = [i for i in self._items if i.audio is not None]
+        for old in with_audio[:-keep]:
+            old.audio = None
+        return item, prev
 
     def delete(self, item_id: str) -> bool:
         """Remove an item; False if unknown."""

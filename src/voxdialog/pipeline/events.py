@@ -1,11 +1,14 @@
-"""What a VoiceSession tells its transport: a closed union of frozen dataclasses."""
+"""What a VoiceSession tells its transport: a closed union of frozen dataclasses.
+
+Items travel as ``ItemView`` snapshots: an event never changes after it was sent.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from voxdialog.audio.formats import AudioChunk
-from voxdialog.pipeline.conversation import Item
+from voxdialog.pipeline.conversation import ItemView
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,7 @@ class SpeechStopped:
 class InputCommitted:
     """The input buffer became a user item."""
 
-    item: Item
+    item: ItemView
     previous_item_id: str | None
 
 
@@ -41,7 +44,7 @@ class InputCleared:
 class ItemAdded:
     """An item was added to the conversation by the client."""
 
-    item: Item
+    item: ItemView
     previous_item_id: str | None
 
 
@@ -90,7 +93,7 @@ class ResponseStarted:
     """A response began; ``item`` is its (empty, in progress) assistant message."""
 
     response_id: str
-    item: Item
+    item: ItemView
     audio: bool
 
 
@@ -117,7 +120,7 @@ class FunctionCallAdded:
     """The response called a client tool (a complete ``function_call`` item)."""
 
     response_id: str
-    item: Item
+    item: ItemView
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,23 +128,27 @@ class ResponseEnded:
     """The response is over: ``status`` completed | cancelled | failed."""
 
     response_id: str
-    item: Item
+    item: ItemView
     status: str
     reason: str | None = None
     error: str | None = None
     #: Client tool calls the response made (already announced by FunctionCallAdded).
-    calls: tuple[Item, ...] = ()
+    calls: tuple[ItemView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class SessionProblem:
-    """An error to report to the client (the session goes on)."""
+class LLMUnavailable:
+    """The language model failed during a response; the answer came without it."""
 
-    code: str
+    response_id: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFailed:
+    """A turn or response hit a bug; it was abandoned and the session goes on."""
+
     message: str
-    type: str = "invalid_request_error"
-    param: str | None = None
-    event_id: str | None = None
 
 
 SessionEvent = (
@@ -160,5 +167,6 @@ SessionEvent = (
     | ResponseAudio
     | FunctionCallAdded
     | ResponseEnded
-    | SessionProblem
+    | LLMUnavailable
+    | TurnFailed
 )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from voxdialog.brain.base import CommandOutcome, Scope
+from voxdialog.pipeline.conversation import ItemView
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +63,61 @@ class TurnRecorder(Protocol):
     ) -> None:
         """A voice command the brain handled (``item_id`` is the user's message)."""
         ...
+
+
+class SessionRecords:
+    """One session's way to its recorder: records views, and a storage failure is logged,
+    never raised (the conversation goes on without that row).
+
+    Args:
+        recorder: Where records go; None records nothing (a one-off turn, a test).
+    """
+
+    def __init__(self, recorder: TurnRecorder | None) -> None:
+        self._recorder = recorder
+
+    async def started(self, info: SessionInfo) -> None:
+        """The session began (or now speaks as another agent)."""
+        if self._recorder is not None:
+            await self._safely(self._recorder.session_started(info), info.session_id)
+
+    async def ended(self, session_id: str) -> None:
+        """The session is over; runs to the end even while its task is being cancelled."""
+        if self._recorder is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._recorder.session_ended(session_id))
+
+    async def message(self, session_id: str, item: ItemView) -> None:
+        """Store a message with text (others are not messages yet)."""
+        if self._recorder is None or item.text is None:
+            return
+        record = MessageRecord(
+            session_id=session_id,
+            item_id=item.id,
+            role=item.role,
+            text=item.text,
+            status=item.status,
+            audio_ms=item.audio_ms or None,
+            timings=dict(item.timings),
+        )
+        await self._safely(self._recorder.message(record), session_id)
+
+    async def deleted(self, session_id: str, item_id: str) -> None:
+        """The client deleted an item."""
+        if self._recorder is not None:
+            await self._safely(self._recorder.message_deleted(session_id, item_id), session_id)
+
+    async def command(
+        self, session_id: str, user: ItemView | None, outcome: CommandOutcome
+    ) -> None:
+        """What the brain did for the user turn ``user`` (nothing without one)."""
+        if self._recorder is not None and user is not None:
+            call = self._recorder.command(session_id, user.id, user.text or "", outcome)
+            await self._safely(call, session_id)
+
+    @staticmethod
+    async def _safely(call: Coroutine[Any, Any, None], session_id: str) -> None:
+        try:
+            await call
+        except Exception:
+            log.exception("recording failed", extra={"session_id": session_id})

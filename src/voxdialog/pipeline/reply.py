@@ -13,6 +13,7 @@ from voxdialog.brain.base import (
     BrainTurn,
     ClientToolCall,
     CommandOutcome,
+    LLMUnavailable,
     ReplyText,
 )
 from voxdialog.pipeline.sentences import SentenceChunker
@@ -47,7 +48,14 @@ class ToolCallOut:
     call: ClientToolCall
 
 
-ReplyEvent = TextOut | AudioOut | OutcomeOut | ToolCallOut
+@dataclass(frozen=True, slots=True)
+class LLMDown:
+    """The language model failed; the answer goes on without it (fallback or apology)."""
+
+    error: str
+
+
+ReplyEvent = TextOut | AudioOut | OutcomeOut | ToolCallOut | LLMDown
 
 
 @dataclass(slots=True)
@@ -117,6 +125,9 @@ async def run_reply(
             continue
         if isinstance(event, ClientToolCall):
             yield ToolCallOut(event)
+            continue
+        if isinstance(event, LLMUnavailable):
+            yield LLMDown(event.error)
             continue
         assert isinstance(event, ReplyText)
         if progress.brain_first_ms is None:

@@ -2,33 +2,36 @@
 
 At most one response runs at a time. The responder streams it (brain -> sentences -> TTS),
 keeps track of what the person can still hear, and cancels it on a barge-in or a client's
-request, cutting the stored text to what was actually heard.
+request, cutting the stored text to what was actually heard. It calls nobody back: every
+method yields or returns its outcomes (events for the client, messages and commands to
+store) and the session routes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 
 from voxdialog.brain.base import BrainSession, BrainTurn, ClientToolCall, CommandOutcome
 from voxdialog.observability.metrics import BARGE_INS, TURNS, observe_stage_timings
 from voxdialog.observability.stages import FirstAudioTimer
 from voxdialog.pipeline.clock import Clock
-from voxdialog.pipeline.conversation import Conversation, Item
+from voxdialog.pipeline.conversation import Conversation, Item, ItemView
 from voxdialog.pipeline.events import (
     FunctionCallAdded,
+    LLMUnavailable,
     ResponseAudio,
     ResponseEnded,
     ResponseStarted,
     ResponseText,
     SessionEvent,
-    SessionProblem,
 )
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.reply import (
     AudioOut,
+    LLMDown,
     OutcomeOut,
     ReplyProgress,
     TextOut,
@@ -39,9 +42,6 @@ from voxdialog.providers.base import TTS, ProviderError, VoiceSettings
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[SessionEvent], Awaitable[None]]
-RecordMessage = Callable[[Item], Awaitable[None]]
-RecordCommand = Callable[[Item | None, CommandOutcome], Awaitable[None]]
 #: Replies whose per-sentence audio spans are kept, so a late truncate can still cut them.
 _KEPT_PROGRESS = 8
 
@@ -64,9 +64,28 @@ class ReplyPlan:
     brain: BrainSession
     tts: TTS | None
     voice: VoiceSettings
-    user: Item | None = None
+    user: ItemView | None = None
     speech_ended_at: float | None = None
     in_conversation: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StoreMessage:
+    """Store this message as it now is (a reply finished, or was cut to what was heard)."""
+
+    item: ItemView
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCommand:
+    """Store what the brain did for the user turn ``user``."""
+
+    user: ItemView | None
+    outcome: CommandOutcome
+
+
+Outcome = SessionEvent | StoreMessage | StoreCommand
+"""What the responder produces: events for the client and records to store."""
 
 
 @dataclass(slots=True)
@@ -86,26 +105,12 @@ class Responder:
 
     Args:
         conversation: The session's conversation (replies and tool calls are added to it).
-        emit: Where response events go.
         clock: The session's clock (playback position is estimated from it).
-        record_message: Stores a finished or cut assistant message.
-        record_command: Stores what the brain did for a user turn.
     """
 
-    def __init__(
-        self,
-        *,
-        conversation: Conversation,
-        emit: Emit,
-        clock: Clock,
-        record_message: RecordMessage,
-        record_command: RecordCommand,
-    ) -> None:
+    def __init__(self, *, conversation: Conversation, clock: Clock) -> None:
         self._conversation = conversation
-        self._emit = emit
         self._clock = clock
-        self._record_message = record_message
-        self._record_command = record_command
         self.active: Response | None = None
         self._progress: dict[str, ReplyProgress] = {}
         self._playback_start = 0.0
@@ -127,73 +132,78 @@ class Responder:
         self.active = Response(new_id("resp"), item, ReplyProgress())
         return self.active
 
-    async def run(self, response: Response, plan: Callable[[], Awaitable[ReplyPlan]]) -> None:
-        """Produce ``response`` from the plan (awaited first: it may wait for transcripts)."""
-        prepared = await plan()
+    async def run(self, response: Response, plan: ReplyPlan) -> AsyncGenerator[Outcome, None]:
+        """Produce ``response`` as planned; the caller routes each outcome as it comes."""
         item = response.item
-        if prepared.in_conversation:
+        if plan.in_conversation:
             self._conversation.add(item)
-        await self._emit(ResponseStarted(response.response_id, item, prepared.tts is not None))
+        yield ResponseStarted(response.response_id, item.snapshot(), plan.tts is not None)
         self._progress[item.id] = response.progress
         while len(self._progress) > _KEPT_PROGRESS:
             self._progress.pop(next(iter(self._progress)))
         try:
-            await self._stream(response, prepared)
+            async for out in self._stream(response, plan):
+                yield out
         except ProviderError as e:
             log.warning("response failed", extra={"error": str(e)})
-            await self._end(response, "failed", error=str(e))
+            for out in self._end(response, "failed", error=str(e)):
+                yield out
             return
-        await self._end(response, "completed")
+        for out in self._end(response, "completed"):
+            yield out
 
-    async def cancel(self, reason: str) -> None:
-        """Stop the active response now and report it ``cancelled`` (no-op if none)."""
+    async def cancel(self, reason: str) -> list[Outcome]:
+        """Stop the active response now and report it ``cancelled`` (nothing if none)."""
         response = self.active
         if response is None or response.task is None:
-            return
+            return []
         if reason == "turn_detected":
             BARGE_INS.inc()
         response.task.cancel()
         await asyncio.wait([response.task])
-        if self.active is response:
-            await self._end(response, "cancelled", reason=reason)
+        if self.active is not response:
+            return []
+        return self._end(response, "cancelled", reason=reason)
 
     def abandon(self) -> None:
         """Cancel the active response's task without waiting (the session is closing)."""
         if self.active is not None and self.active.task is not None:
             self.active.task.cancel()
 
-    async def interrupt(self) -> None:
+    async def interrupt(self) -> list[Outcome]:
         """The person started talking: cancel the response, or cut what is still playing."""
         if self.active is not None:
-            await self.cancel("turn_detected")
-            return
+            return await self.cancel("turn_detected")
         if self._clock.now() >= self._audible_until:
-            return
+            return []
         # Generation had finished but the client is still playing it: cut the stored text to
         # what was heard so far (a client truncate, if it comes, refines this).
-        last = self._conversation.last_message("assistant")
-        if last is not None and last.id in self._progress:
-            played = (self._clock.now() - self._playback_start) * 1000
-            last.text = self._progress[last.id].text_heard(played)
-            last.status = "incomplete"
-            await self._record_message(last)
         self._audible_until = 0.0
+        last = self._conversation.last_message("assistant")
+        if last is None or last.id not in self._progress:
+            return []
+        played = (self._clock.now() - self._playback_start) * 1000
+        last.text = self._progress[last.id].text_heard(played)
+        last.status = "incomplete"
+        return [StoreMessage(last.snapshot())]
 
-    async def truncate(self, item: Item, audio_end_ms: int) -> None:
+    async def truncate(self, item: Item, audio_end_ms: int) -> list[Outcome]:
         """The client played only ``audio_end_ms`` of ``item``: keep just that (and its text)."""
+        outcomes: list[Outcome] = []
         if self.active is not None and self.active.item.id == item.id:
-            await self.cancel("client_cancelled")
+            outcomes = await self.cancel("client_cancelled")
         progress = self._progress.get(item.id)
         if progress is not None:
             item.text = progress.text_heard(audio_end_ms)
         item.audio_ms = audio_end_ms
         item.status = "incomplete"
         self._audible_until = 0.0
+        return outcomes
 
     # --- one reply ------------------------------------------------------------------------
 
-    async def _stream(self, response: Response, plan: ReplyPlan) -> None:
-        item = response.item
+    async def _stream(self, response: Response, plan: ReplyPlan) -> AsyncIterator[Outcome]:
+        item, rid = response.item, response.response_id
         first_audio = True
         response.tts_timer = FirstAudioTimer(plan.tts) if plan.tts is not None else None
         async for out in run_reply(
@@ -206,7 +216,7 @@ class Responder:
             match out:
                 case TextOut(text=text):
                     item.text = (item.text or "") + text
-                    await self._emit(ResponseText(response.response_id, item.id, text))
+                    yield ResponseText(rid, item.id, text)
                 case AudioOut(chunk=chunk):
                     now = self._clock.now()
                     if first_audio:
@@ -215,24 +225,17 @@ class Responder:
                         self._note_first_audio(response, plan, now)
                     item.audio_ms += chunk.duration_ms
                     self._audible_until = self._playback_start + item.audio_ms / 1000
-                    await self._emit(ResponseAudio(response.response_id, item.id, chunk))
+                    yield ResponseAudio(rid, item.id, chunk)
                 case ToolCallOut(call=call):
-                    await self._add_call(response, call)
-                case OutcomeOut(outcome=outcome) if outcome.entities.get("llm_error"):
+                    yield self._add_call(response, call)
+                case LLMDown(error=error):
                     # The person still hears an answer (fallback or apology); the client also
                     # learns that the language model could not be reached.
-                    await self._emit(
-                        SessionProblem(
-                            "llm_unavailable",
-                            "The language model could not be reached; the answer came without it.",
-                            type="server_error",
-                        )
-                    )
-                    await self._record_command(plan.user, outcome)
+                    yield LLMUnavailable(rid, error)
                 case OutcomeOut(outcome=outcome):
-                    await self._record_command(plan.user, outcome)
+                    yield StoreCommand(plan.user, outcome)
 
-    async def _add_call(self, response: Response, call: ClientToolCall) -> None:
+    def _add_call(self, response: Response, call: ClientToolCall) -> FunctionCallAdded:
         item = Item(
             id=new_id("item"),
             type="function_call",
@@ -244,7 +247,7 @@ class Responder:
         )
         self._conversation.add(item)
         response.calls.append(item)
-        await self._emit(FunctionCallAdded(response.response_id, item))
+        return FunctionCallAdded(response.response_id, item.snapshot())
 
     @staticmethod
     def _note_first_audio(response: Response, plan: ReplyPlan, now: float) -> None:
@@ -255,16 +258,16 @@ class Responder:
             )
         response.item.timings = timings
 
-    async def _end(
+    def _end(
         self,
         response: Response,
         status: str,
         *,
         reason: str | None = None,
         error: str | None = None,
-    ) -> None:
+    ) -> list[Outcome]:
         if self.active is not response:
-            return
+            return []
         self.active = None
         TURNS.labels(status).inc()
         item = response.item
@@ -275,13 +278,10 @@ class Responder:
         if not item.text and not item.audio_ms:
             # A response that only called tools leaves no empty message behind.
             self._conversation.delete(item.id)
-        await self._emit(
-            ResponseEnded(
-                response.response_id, item, status, reason, error, calls=tuple(response.calls)
-            )
-        )
-        if item.text:
-            await self._record_message(item)
+        view = item.snapshot()
+        calls = tuple(call.snapshot() for call in response.calls)
+        ended = ResponseEnded(response.response_id, view, status, reason, error, calls=calls)
+        return [ended, StoreMessage(view)] if item.text else [ended]
 
 
 def _stage_timings(response: Response) -> dict[str, float]:

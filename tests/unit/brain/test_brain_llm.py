@@ -14,6 +14,7 @@ from voxdialog.brain.base import (
     BrainTurn,
     CommandOutcome,
     HistoryMessage,
+    LLMUnavailable,
     ReplyText,
 )
 from voxdialog.brain.llm_brain import APOLOGY, MAX_ROUNDS, NO_ANSWER, LLMBrain
@@ -83,16 +84,25 @@ def brain_for(
     return brain
 
 
+#: The ``LLMUnavailable`` events of the last ``run`` (the model failed during the turn).
+FAILURES: list[LLMUnavailable] = []
+
+
 async def run(session: BrainSession, turn: BrainTurn | str) -> tuple[list[str], CommandOutcome]:
     pieces: list[str] = []
     outcomes: list[CommandOutcome] = []
+    FAILURES.clear()
     async for event in session.respond(BrainTurn(turn) if isinstance(turn, str) else turn):
         if isinstance(event, ReplyText):
             assert not outcomes, "text after the outcome"
             pieces.append(event.text)
+        elif isinstance(event, LLMUnavailable):
+            assert not outcomes, "the failure comes before the outcome"
+            FAILURES.append(event)
         else:
             outcomes.append(event)
     assert len(outcomes) == 1
+    assert len(FAILURES) <= 1
     return pieces, outcomes[0]
 
 
@@ -329,7 +339,9 @@ async def test_when_the_model_is_down_the_fallback_assistant_adds_the_task(
     assert outcome.success
     assert outcome.entities["brain"] == "assistant"
     assert "fake LLM failure" in str(outcome.entities["llm_error"])
+    assert [f.error for f in FAILURES] == [outcome.entities["llm_error"]]
     pieces, outcome = await run(session, "hello")  # the model is back
+    assert not FAILURES
     assert "".join(pieces) == "Hello again."
     assert outcome.intent == "chat"
 
@@ -372,6 +384,7 @@ async def test_a_failure_after_the_tools_ran_says_what_was_done_and_never_repeat
     assert outcome.intent == "create_task"
     assert outcome.success  # the work is stored and was said
     assert "upstream 503" in str(outcome.entities["llm_error"])
+    assert [f.error for f in FAILURES] == [outcome.entities["llm_error"]]
 
 
 async def test_abandoning_the_answer_closes_the_model_stream(store: MemoryTaskStore) -> None:

@@ -14,6 +14,7 @@ import pytest
 from voxdialog.brain.assistant import TaskAssistant
 from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.observability.logging import bind_log_fields, log_context, make_log_handler
+from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.events import (
     ResponseEnded,
     ResponseText,
@@ -22,7 +23,7 @@ from voxdialog.pipeline.events import (
     TranscriptionFailed,
 )
 from voxdialog.pipeline.recorder import SessionInfo
-from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.pipeline.session import VoiceSession
 from voxdialog.security.principal import Scope
 from voxdialog.settings import AgentSettings
 from voxdialog.testing.fake_llm import FakeLLM

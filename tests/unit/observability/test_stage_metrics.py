@@ -12,9 +12,10 @@ from prometheus_client import REGISTRY
 from voxdialog.brain.base import BrainEvent, BrainTurn, CommandOutcome, ReplyText
 from voxdialog.observability.loop_lag import sample_loop_lag
 from voxdialog.observability.stages import FirstAudioTimer
+from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.events import ResponseEnded, SessionEvent
 from voxdialog.pipeline.recorder import MessageRecord, SessionInfo
-from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.pipeline.session import VoiceSession
 from voxdialog.providers.base import VoiceSettings
 from voxdialog.security.principal import Scope
 from voxdialog.testing.fakes import FakeSTT, FakeTTS, FakeVAD

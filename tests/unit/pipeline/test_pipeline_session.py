@@ -6,19 +6,25 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from voxdialog.brain.base import BrainEvent, BrainTurn, CommandOutcome, ReplyText
+from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.events import (
     InputCommitted,
+    ItemTruncated,
     ResponseAudio,
     ResponseEnded,
     ResponseStarted,
     SessionEvent,
-    SessionProblem,
     SpeechStarted,
     TranscriptionCompleted,
     TranscriptionPartial,
 )
+from voxdialog.pipeline.problems import (
+    CommitTooShort,
+    NoActiveResponse,
+    ResponseAlreadyActive,
+)
 from voxdialog.pipeline.recorder import SessionInfo
-from voxdialog.pipeline.session import SessionConfig, VoiceSession
+from voxdialog.pipeline.session import VoiceSession
 from voxdialog.security.principal import Scope
 from voxdialog.testing.fakes import FakeSTT, FakeTTS, FakeVAD
 from voxdialog.testing.signals import silence, tone
@@ -109,9 +115,9 @@ async def test_speculative_transcription_is_reused_when_the_turn_ends() -> None:
         await h.wait_for(ResponseEnded)
         h.session.close()
     assert len(stt.clips) == 1
-    committed = h.of(InputCommitted)[0]
-    assert isinstance(committed, InputCommitted)
-    assert committed.item.timings["speculative"] == 1.0
+    transcribed = h.session.conversation.last_message("user")
+    assert transcribed is not None
+    assert transcribed.timings["speculative"] == 1.0
 
 
 async def test_speech_resuming_discards_the_speculation() -> None:
@@ -170,10 +176,15 @@ async def test_truncate_cuts_the_stored_text_to_the_audio_heard() -> None:
         ended = h.of(ResponseEnded)[0]
         assert isinstance(ended, ResponseEnded)
         first_ms = len("One two three four.") * 50
-        await h.session.truncate(ended.item.id, int(first_ms + 10))
+        assert await h.session.truncate(ended.item.id, int(first_ms + 10)) is None
         h.session.close()
-    assert ended.item.text == "One two three four."
-    assert ended.item.status == "incomplete"
+    # The event kept what it said when it was sent; the conversation holds the cut item.
+    assert ended.item.text == "One two three four. Five six seven eight."
+    assert ended.item.status == "completed"
+    cut = h.session.conversation.get(ended.item.id)
+    assert cut is not None
+    assert (cut.text, cut.status) == ("One two three four.", "incomplete")
+    assert h.of(ItemTruncated)
 
 
 async def test_a_second_response_while_one_is_active_is_refused() -> None:
@@ -183,15 +194,14 @@ async def test_a_second_response_while_one_is_active_is_refused() -> None:
         tg.create_task(h.session.run())
         await h.session.create_response()
         await h.wait_for(ResponseStarted)
-        await h.session.create_response(event_id="evt_2")
-        await h.session.cancel_response()
-        await h.session.cancel_response(event_id="evt_3")
+        refused = await h.session.create_response()
+        assert await h.session.cancel_response() is None
+        not_active = await h.session.cancel_response()
         h.session.close()
-    problems = [e for e in h.events if isinstance(e, SessionProblem)]
-    assert [(p.code, p.event_id) for p in problems] == [
-        ("conversation_already_has_active_response", "evt_2"),
-        ("response_cancel_not_active", "evt_3"),
-    ]
+    started = h.of(ResponseStarted)[0]
+    assert isinstance(started, ResponseStarted)
+    assert refused == ResponseAlreadyActive(started.response_id)
+    assert not_active == NoActiveResponse()
     ended = h.of(ResponseEnded)[0]
     assert isinstance(ended, ResponseEnded)
     assert (ended.status, ended.reason) == ("cancelled", "client_cancelled")
@@ -221,15 +231,14 @@ async def test_manual_commit_needs_100_ms_of_audio() -> None:
     async with asyncio.TaskGroup() as tg:
         tg.create_task(h.session.run())
         await h.session.append_audio(tone(50))
-        await h.session.commit(event_id="c1")
+        too_short = await h.session.commit()
         await h.session.append_audio(tone(200))
-        await h.session.commit()
+        assert await h.session.commit() is None
         await h.session.create_response()
         await h.wait_for(ResponseEnded)
         h.session.close()
-    problem = h.of(SessionProblem)[0]
-    assert isinstance(problem, SessionProblem)
-    assert problem.code == "input_audio_buffer_commit_empty"
+    assert isinstance(too_short, CommitTooShort)
+    assert (round(too_short.buffered_ms), too_short.minimum_ms) == (50, 100)
     assert h.brain.turns[0].text == "typed"
 
 
