@@ -1,4 +1,5 @@
-"""The Realtime session object (GA shape): defaults, ``session.update`` merging, validation."""
+"""The Realtime session object (GA shape): defaults, ``session.update`` merging, validation, and
+the pipeline's view of it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from voxdialog.agents.stages import turn_config
 from voxdialog.audio.formats import WireFormat
 from voxdialog.audio.wire import format_to_ga, parse_ga_format
-from voxdialog.pipeline.session import SessionConfig
+from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.turns import TurnConfig
 from voxdialog.providers.base import ToolSpec, VoiceSettings
 from voxdialog.settings import TurnSettings

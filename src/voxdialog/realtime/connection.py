@@ -1,0 +1,311 @@
+"""RealtimeConnection: one admitted socket and its pipeline session.
+
+Three loops share the connection, each owned by its TaskGroup: the reader (client events ->
+commands), the pipeline session (frames in, SessionEvents out -> rendered into the bounded
+outbox) and the writer (outbox -> socket). Watchers end the session when the sign-in is
+revoked or the conversation is taken over by a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import replace
+from typing import Any, NoReturn
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from voxdialog.agents.stages import AgentStages, UnknownAgentError
+from voxdialog.audio.wire import InputDecoder
+from voxdialog.observability.metrics import count_audio_sent, count_audio_unsent
+from voxdialog.pipeline.events import ResponseAudio, ResponseEnded, SessionEvent
+from voxdialog.pipeline.ids import new_id
+from voxdialog.pipeline.recorder import SessionInfo
+from voxdialog.pipeline.session import VoiceSession
+from voxdialog.realtime.admission import Admission
+from voxdialog.realtime.audio_out import OutputTracks
+from voxdialog.realtime.client_events import parse_client_event
+from voxdialog.realtime.commands import apply
+from voxdialog.realtime.errors import CommandError, error_event
+from voxdialog.realtime.live_view import track
+from voxdialog.realtime.render import ResponseRenderer
+from voxdialog.realtime.session_object import default_session, input_format, to_pipeline
+from voxdialog.realtime.state import RealtimeState
+from voxdialog.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_OUTBOX_SIZE = 1024
+# A greeting waits this long for the client's first session.update (its voice, format and
+# agent), then is spoken anyway.
+_GREETING_GRACE_S = 0.5
+
+
+class _SessionEnded(ConnectionError):
+    """The server ended the session (sign-in revoked, conversation taken over)."""
+
+
+class RealtimeConnection:
+    """One accepted Realtime socket and its VoiceSession."""
+
+    def __init__(self, ws: WebSocket, runtime: Runtime, admission: Admission) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        self.admission = admission
+        self.limits = runtime.settings.limits
+        self._taken_over = asyncio.Event()
+        admission.live.take_over = self._taken_over.set
+        # A new conversation opens with the agent's greeting; a resumed one goes on quietly.
+        self._greeting_due = admission.kind == "realtime" and not admission.resumed
+        self._greeting_due = self._greeting_due and not admission.prior
+        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(_OUTBOX_SIZE)
+        self._dead = False
+        self._tracks = OutputTracks()
+        self.state = self._initial_state(admission)
+
+    def _initial_state(self, admission: Admission) -> RealtimeState:
+        agent, runtime = admission.agent, self.runtime
+        session = default_session(
+            session_id=admission.session_id,
+            model=admission.model,
+            turns=agent.turns,
+            expires_at=int(time.time() + self.limits.max_session_s),
+            kind=admission.kind,
+            voice=agent.voice,
+        )
+        output = session["audio"].get("output", {})
+        renderer = ResponseRenderer(
+            conversation_id=new_id("conv"),
+            output_format=output.get("format", {"type": "audio/pcm", "rate": 24000}),
+            voice=output.get("voice"),
+        )
+        if runtime.vad is None:
+            raise RuntimeError("models are not loaded")
+        scope = admission.principal.scope
+        info = SessionInfo(
+            session_id=admission.session_id,
+            scope=scope,
+            model=admission.model,
+            agent=agent.agent_id,
+        )
+        voice = VoiceSession(
+            info=info,
+            config=to_pipeline(session, agent.turns),
+            vad=runtime.vad.open_stream(16_000),
+            stt=agent.stt,
+            tts=agent.tts,
+            brain=agent.brain.open_session(scope),
+            emit=self._on_event,
+            recorder=runtime.recorder,
+            prior=admission.prior,
+            max_items=self.limits.max_conversation_items,
+        )
+        return RealtimeState(
+            session=session,
+            agent=agent,
+            voice=voice,
+            renderer=renderer,
+            decoder=InputDecoder(input_format(session)),
+            choose_agent=self._choose_agent,
+            bind_agent=self._bind_agent,
+        )
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Queue a server event (waits when the client reads slowly: backpressure)."""
+        if self._dead:
+            count_audio_unsent(event)
+            return
+        event.setdefault("event_id", new_id("event"))
+        # event_id first, as the hosted service sends it.
+        await self._outbox.put({"event_id": event.pop("event_id"), **event})
+
+    async def serve(self) -> None:
+        """Run until the client leaves, the session expires or it idles out."""
+        voice = self.state.voice
+        await self.send({"type": "session.created", "session": self.state.session})
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(voice.run())
+                writer = tg.create_task(self._write())
+                watchers = [
+                    tg.create_task(self._watch_access(writer)),
+                    tg.create_task(self._watch_takeover(writer)),
+                    tg.create_task(self._greet(after_s=_GREETING_GRACE_S)),
+                ]
+                try:
+                    await self._read()
+                finally:
+                    for watcher in watchers:
+                        watcher.cancel()
+                    voice.close()
+                    if not self._dead:
+                        await self._outbox.put(None)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await writer
+        except* (WebSocketDisconnect, ConnectionError):
+            pass
+
+    # --- the agent ------------------------------------------------------------------------
+
+    async def _choose_agent(self, ref: str) -> AgentStages:
+        if not self.state.voice.is_fresh:
+            raise CommandError(
+                "invalid_value",
+                "The agent can only be chosen before the conversation starts.",
+                param="session.voxdialog.agent",
+            )
+        try:
+            return await self.runtime.agent_for(self.admission.principal.scope, ref)
+        except UnknownAgentError as e:
+            raise CommandError(
+                "agent_not_found", "No such agent.", param="session.voxdialog.agent"
+            ) from e
+
+    async def _bind_agent(self, agent: AgentStages) -> None:
+        state, live = self.state, self.admission.live
+        state.agent = agent
+        live.agent, live.agent_name = agent.agent_id, agent.name
+        info = replace(state.voice.info, agent=agent.agent_id)
+        brain = agent.brain.open_session(info.scope)
+        await state.voice.rebind(stt=agent.stt, tts=agent.tts, brain=brain, info=info)
+
+    async def _greet(self, *, after_s: float = 0.0) -> None:
+        """Say the agent's greeting once, if nothing has been said or asked yet."""
+        if after_s:
+            await asyncio.sleep(after_s)
+        if not self._greeting_due:
+            return
+        self._greeting_due = False
+        if self.state.agent.greeting:
+            await self.state.voice.greet(self.state.agent.greeting)
+
+    # --- watchers -------------------------------------------------------------------------
+
+    async def _watch_access(self, writer: asyncio.Task[None]) -> None:
+        # Logout, a revoked sign-in or a disabled account ends the socket within one period.
+        auth = self.runtime.auth
+        if auth is None or not self.runtime.settings.auth_required:
+            return
+        period = self.runtime.settings.auth.session_check_s
+        while True:
+            await asyncio.sleep(period)
+            if not await auth.still_valid(self.admission.principal):
+                await self._end_with(
+                    writer, "session_revoked", "Your sign-in ended; reconnect to go on.", 1008
+                )
+
+    async def _watch_takeover(self, writer: asyncio.Task[None]) -> None:
+        # A reconnect of the same user continues this conversation on its own socket.
+        await self._taken_over.wait()
+        await self._end_with(
+            writer, "session_taken_over", "This conversation continues on another connection.", 4009
+        )
+
+    async def _end_with(
+        self, writer: asyncio.Task[None], code: str, message: str, close_code: int
+    ) -> NoReturn:
+        """Tell the client why, let the writer deliver it, close the socket, end the session.
+
+        Raising ends the reader too, even when the peer is gone without a word (a half-open
+        socket would otherwise keep it waiting until the idle timeout).
+        """
+        await self.send(error_event(code, message))
+        await self._outbox.put(None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer), 2.0)
+        self._dead = True
+        with contextlib.suppress(RuntimeError, ConnectionError):
+            await self.ws.close(code=close_code, reason=code)
+        raise _SessionEnded(code)
+
+    # --- client -> server -----------------------------------------------------------------
+
+    async def _read(self) -> None:
+        deadline = time.monotonic() + self.limits.max_session_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                async with asyncio.timeout(min(remaining, self.limits.idle_timeout_s)):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                if deadline - time.monotonic() <= 0:
+                    break  # the session cap: reported below
+                idle = int(self.limits.idle_timeout_s)
+                await self.send(
+                    error_event("session_idle_timeout", f"No events for {idle} seconds; closing.")
+                )
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                await self.send(
+                    error_event("invalid_event", "Binary frames are not supported; send JSON text.")
+                )
+                continue
+            await self._handle_text(text)
+        await self.send(error_event("session_expired", "Your session hit the maximum duration."))
+
+    async def _handle_text(self, text: str) -> None:
+        limit = self.limits.ws_max_message_bytes
+        if len(text) > limit:
+            await self.send(
+                error_event("message_too_large", f"Event is larger than the {limit} byte limit.")
+            )
+            return
+        try:
+            raw = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            await self.send(error_event("invalid_json", "The event is not valid JSON."))
+            return
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            await self.send(
+                error_event(
+                    "invalid_event", "An event must be an object with a type.", param="type"
+                )
+            )
+            return
+        event_id = raw.get("event_id") if isinstance(raw.get("event_id"), str) else None
+        try:
+            for out in await apply(self.state, parse_client_event(raw)):
+                await self.send(out)
+        except CommandError as e:
+            await self.send(error_event(e.code, str(e), param=e.param, event_id=event_id))
+        if raw["type"] == "session.update":
+            # The client has set its voice, format and agent: the greeting can use them.
+            await self._greet()
+
+    # --- server -> client -----------------------------------------------------------------
+
+    async def _on_event(self, event: SessionEvent) -> None:
+        track(self.admission.live, event)
+        renderer = self.state.renderer
+        if isinstance(event, ResponseAudio):
+            rid, item_id = event.response_id, event.item_id
+            for piece in self._tracks.deltas(rid, event.chunk, self.state.output_format):
+                for out in renderer.audio_delta(rid, item_id, piece):
+                    await self.send(out)
+            return
+        if isinstance(event, ResponseEnded):
+            tail = self._tracks.close(event.response_id)
+            if tail and event.status == "completed":
+                # The resampler holds back a few ms; release them before the done events.
+                for out in renderer.audio_delta(event.response_id, event.item.id, tail):
+                    await self.send(out)
+        for out in renderer.render(event):
+            await self.send(out)
+
+    async def _write(self) -> None:
+        while (event := await self._outbox.get()) is not None:
+            try:
+                await self.ws.send_text(json.dumps(event))
+            except (WebSocketDisconnect, RuntimeError, ConnectionError):
+                # The client is gone: stop producers from blocking on a dead socket.
+                self._dead = True
+                count_audio_unsent(event)
+                while not self._outbox.empty():
+                    count_audio_unsent(self._outbox.get_nowait())
+                return
+            count_audio_sent(event)
