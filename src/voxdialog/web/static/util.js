@@ -1,4 +1,4 @@
-// Small shared helpers of the talk page: DOM, base64, storage, dates. No dependencies.
+// Small shared helpers of the pages: DOM, toasts, base64, storage, dates. No dependencies.
 
 export const SAMPLE_RATE = 24000; // pcm16 in both directions, as the session.update asks
 
@@ -113,4 +113,16 @@ export function formatWhen(iso, now = new Date()) {
   if (days === 1) return `Yesterday ${TIME.format(when)}`;
   if (days > 1 && days < 180) return `${DAY.format(when)} ${TIME.format(when)}`;
   return DATE.format(when);
+}
+
+const TOAST_MS = 8000;
+
+/** A dismissable message in `container` (the pages' .toasts region) that goes by itself. */
+export function showToast(container, message, ms = TOAST_MS) {
+  const close = el("button", { className: "toast-close", text: "×", attrs: { type: "button", "aria-label": "Dismiss" } });
+  const toast = el("div", { className: "toast" }, el("p", { text: message }), close);
+  const dismiss = () => toast.remove();
+  close.addEventListener("click", dismiss);
+  container.append(toast);
+  setTimeout(dismiss, ms);
 }
