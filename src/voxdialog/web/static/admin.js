@@ -1,106 +1,29 @@
-// VoxDialog admin page: sign in (account or API key), then poll /api/admin/* every 2 s.
-// No framework and no innerHTML: every value from the server is set as text.
+// VoxDialog admin page: sign in (account or API key, through auth.js like the talk page),
+// then poll /api/admin/* every 2 s. No framework and no innerHTML: every value from the
+// server is set as text.
+
+import { Auth } from "./auth.js";
+import { showToast } from "./util.js";
 
 const POLL_MS = 2000;
-const STORAGE_KEY = "voxdialog.admin.auth";
-// Renew an access token this long before it expires (tokens live at most 15 minutes).
-const REFRESH_MARGIN_S = 60;
 
 const $ = (id) => document.getElementById(id);
 
 // --- credentials --------------------------------------------------------------------------
 
-/** @type {{kind: "token", access: string, refresh: string, expiresAt: number, email: string}
- *        | {kind: "key", key: string} | null} */
-let auth = loadAuth();
-let refreshTimer = 0;
-let refreshing = null;
+// The admin page keeps its own sign-in, apart from the talk page's (another account may run it).
+const auth = new Auth({ storageKey: "voxdialog.admin" });
 
-function loadAuth() {
-  try {
-    return JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
-  } catch {
-    return null;
-  }
-}
+// Signed out elsewhere, a refresh refused, a key revoked: back to the form.
+auth.addEventListener("change", () => {
+  if (auth.signedIn) return; // the form handlers enter once the admin API has said yes
+  stopPolling();
+  showSignin(auth.signedOutOnPurpose ? "" : "Your sign-in has ended.");
+});
 
-function saveAuth(next) {
-  auth = next;
-  if (next) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
-  else sessionStorage.removeItem(STORAGE_KEY);
-  scheduleRefresh();
-}
-
-function bearer() {
-  if (!auth) return null;
-  return auth.kind === "key" ? auth.key : auth.access;
-}
-
-function tokensFrom(body, email) {
-  return {
-    kind: "token",
-    access: body.access_token,
-    refresh: body.refresh_token,
-    expiresAt: Date.now() + body.expires_in * 1000,
-    email,
-  };
-}
-
-function scheduleRefresh() {
-  clearTimeout(refreshTimer);
-  if (!auth || auth.kind !== "token") return;
-  const due = auth.expiresAt - REFRESH_MARGIN_S * 1000 - Date.now();
-  refreshTimer = setTimeout(() => renew().catch(() => signOut("Your sign-in has ended.")), Math.max(0, due));
-}
-
-/** Trade the refresh token for new tokens (one at a time: a refresh token works once). */
-function renew() {
-  if (!refreshing) {
-    refreshing = (async () => {
-      const response = await fetch("/api/auth/refresh", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh_token: auth.refresh }),
-      });
-      if (!response.ok) throw new ApiError(401, "Your sign-in has ended.");
-      saveAuth(tokensFrom(await response.json(), auth.email));
-    })().finally(() => {
-      refreshing = null;
-    });
-  }
-  return refreshing;
-}
-
-class ApiError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** A JSON call to the API with the current credential; one renewal on a 401. */
-async function api(path, { method = "GET", body, retried = false } = {}) {
-  const headers = { Authorization: `Bearer ${bearer()}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.status === 401 && auth?.kind === "token" && !retried) {
-    await renew();
-    return api(path, { method, body, retried: true });
-  }
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      message = (await response.json()).error?.message || message;
-    } catch {
-      /* not JSON: keep the status line */
-    }
-    throw new ApiError(response.status, message);
-  }
-  return response.status === 204 ? null : response.json();
+/** A JSON call to the API with the current credential (one renewal on a 401). */
+function api(path, { method = "GET", body } = {}) {
+  return auth.json(path, { method, body });
 }
 
 // --- sign-in and sign-out -----------------------------------------------------------------
@@ -119,20 +42,14 @@ function showDashboard() {
   $("signin").hidden = true;
   $("dashboard").hidden = false;
   $("whoami").hidden = false;
-  $("who").textContent = auth.kind === "key" ? "API key" : auth.email;
+  $("who").textContent = auth.apiKey ? "API key" : auth.user?.email || auth.user?.display_name || "";
 }
 
+/** Sign out (on the server too, so a copied token stops working) and say why. */
 async function signOut(message) {
-  const was = auth;
-  saveAuth(null);
   stopPolling();
+  await auth.signOut();
   showSignin(message);
-  if (was?.kind === "token") {
-    // Ends the sign-in server side too, so a copied token stops working.
-    fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${was.access}` } }).catch(
-      () => {},
-    );
-  }
 }
 
 /** Check the credential reaches the admin API, then show the dashboard. */
@@ -152,19 +69,14 @@ async function enter() {
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
-  const email = form.email.value.trim();
-  const response = await fetch("/api/auth/login", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email, password: form.password.value }),
-  });
+  const password = form.password.value;
   form.password.value = "";
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    showSignin(body.error?.message || "Sign-in failed.");
+  try {
+    await auth.signIn(form.email.value.trim(), password);
+  } catch (error) {
+    showSignin(error.message || "Sign-in failed.");
     return;
   }
-  saveAuth(tokensFrom(await response.json(), email));
   await enter();
 });
 
@@ -173,7 +85,12 @@ $("key-form").addEventListener("submit", async (event) => {
   const field = event.currentTarget["api-key"];
   const key = field.value.trim();
   field.value = "";
-  saveAuth({ kind: "key", key });
+  try {
+    await auth.useApiKey(key);
+  } catch (error) {
+    showSignin(error.status === 401 ? "Sign-in refused." : error.message);
+    return;
+  }
   await enter();
 });
 
@@ -449,7 +366,7 @@ let pollTimer = 0;
 let polling = false;
 
 async function refreshAll() {
-  if (polling || document.hidden || !auth) return;
+  if (polling || document.hidden || !auth.signedIn) return;
   polling = true;
   try {
     // Tenants, then users, then the rest: later panels show the names of earlier ones.
@@ -488,21 +405,10 @@ document.addEventListener("visibilitychange", () => {
 // --- toasts -------------------------------------------------------------------------------
 
 function toast(message) {
-  const box = el("div", undefined, "toast");
-  const close = el("button", "×", "toast-close");
-  close.type = "button";
-  close.setAttribute("aria-label", "Dismiss");
-  close.addEventListener("click", () => box.remove());
-  box.append(el("p", message), close);
-  $("toasts").append(box);
-  setTimeout(() => box.remove(), 8000);
+  showToast($("toasts"), message);
 }
 
 // --- start --------------------------------------------------------------------------------
 
-if (auth) {
-  scheduleRefresh();
-  enter();
-} else {
-  showSignin();
-}
+if (auth.signedIn) enter();
+else showSignin();

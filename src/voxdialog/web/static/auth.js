@@ -1,11 +1,9 @@
-// Who the page acts for: signed-in tokens (kept in sessionStorage, refreshed before they
+// Who a page acts for: signed-in tokens (kept in sessionStorage, refreshed before they
 // expire) or an API key, and the fetch wrapper every API call of the page goes through.
+// The talk page and the admin page each keep their own sign-in (see `storageKey`).
 
 import { PageError, sessionStore } from "./util.js";
 
-const TOKENS_KEY = "voxdialog.auth";
-const API_KEY_KEY = "voxdialog.apiKey";
-const SIGNED_OUT_KEY = "voxdialog.signedOut";
 // Refresh this long before the access token expires (or at 80% of a shorter lifetime).
 const REFRESH_EARLY_MS = 60_000;
 // A token this close to expiry is refreshed before use rather than sent and refused.
@@ -13,10 +11,15 @@ const EXPIRY_MARGIN_MS = 10_000;
 
 /** Sign-in state and authenticated requests. Emits "change" when it signs in or out. */
 export class Auth extends EventTarget {
-  constructor() {
+  /**
+   * @param {{storageKey?: string}} [options] storageKey: the prefix of this page's
+   *   sessionStorage entries (`<key>.auth`, `<key>.apiKey`, `<key>.signedOut`).
+   */
+  constructor({ storageKey = "voxdialog" } = {}) {
     super();
-    this.tokens = sessionStore.get(TOKENS_KEY); // {access_token, refresh_token, expires_at, user}
-    this.apiKey = sessionStore.get(API_KEY_KEY) || "";
+    this.keys = { tokens: `${storageKey}.auth`, apiKey: `${storageKey}.apiKey`, signedOut: `${storageKey}.signedOut` };
+    this.tokens = storedTokens(sessionStore.get(this.keys.tokens)); // {access_token, refresh_token, expires_at, user}
+    this.apiKey = sessionStore.get(this.keys.apiKey) || "";
     this.keyUser = null;
     this.refreshing = null; // the refresh in flight: refresh tokens work once, never race two
     this.timer = 0;
@@ -41,7 +44,7 @@ export class Auth extends EventTarget {
 
   /** Whether the person signed out on purpose in this tab (then no silent local sign-in). */
   get signedOutOnPurpose() {
-    return Boolean(sessionStore.get(SIGNED_OUT_KEY));
+    return Boolean(sessionStore.get(this.keys.signedOut));
   }
 
   /** As the local admin: only granted to this page when it was opened on localhost. */
@@ -62,12 +65,12 @@ export class Auth extends EventTarget {
       cache: "no-store",
     }).catch(() => null);
     if (!response) throw new PageError("Can't reach the VoxDialog server.", { kind: "network" });
-    if (response.status === 401) throw new PageError("That API key was not accepted.", { kind: "auth" });
+    if (response.status === 401) throw new PageError("That API key was not accepted.", { kind: "auth", status: 401 });
     const me = await readBody(response, "The key could not be checked");
     this.clear();
     this.apiKey = key;
-    sessionStore.set(API_KEY_KEY, key);
-    sessionStore.set(SIGNED_OUT_KEY, null);
+    sessionStore.set(this.keys.apiKey, key);
+    sessionStore.set(this.keys.signedOut, null);
     this.keyUser = me;
     this.emit();
   }
@@ -82,7 +85,7 @@ export class Auth extends EventTarget {
       }).catch(() => {});
     }
     this.clear();
-    sessionStore.set(SIGNED_OUT_KEY, true);
+    sessionStore.set(this.keys.signedOut, true);
     this.emit();
   }
 
@@ -149,8 +152,8 @@ export class Auth extends EventTarget {
 
   accept(body) {
     this.apiKey = "";
-    sessionStore.set(API_KEY_KEY, null);
-    sessionStore.set(SIGNED_OUT_KEY, null);
+    sessionStore.set(this.keys.apiKey, null);
+    sessionStore.set(this.keys.signedOut, null);
     this.store(body);
     this.emit();
   }
@@ -162,7 +165,7 @@ export class Auth extends EventTarget {
       expires_at: Date.now() + body.expires_in * 1000,
       user: body.user || null,
     };
-    sessionStore.set(TOKENS_KEY, this.tokens);
+    sessionStore.set(this.keys.tokens, this.tokens);
     this.schedule();
   }
 
@@ -187,8 +190,8 @@ export class Auth extends EventTarget {
     this.tokens = null;
     this.apiKey = "";
     this.keyUser = null;
-    sessionStore.set(TOKENS_KEY, null);
-    sessionStore.set(API_KEY_KEY, null);
+    sessionStore.set(this.keys.tokens, null);
+    sessionStore.set(this.keys.apiKey, null);
   }
 
   emit() {
@@ -218,6 +221,12 @@ export class Auth extends EventTarget {
       throw new PageError("Can't reach the VoxDialog server. Is it still running?", { kind: "network" });
     });
   }
+}
+
+/** Stored tokens, or null when what is stored is not a whole set (another version wrote it). */
+function storedTokens(tokens) {
+  const whole = tokens && typeof tokens.access_token === "string" && typeof tokens.refresh_token === "string";
+  return whole && Number.isFinite(tokens.expires_at) ? tokens : null;
 }
 
 function signedOutError() {
