@@ -288,7 +288,20 @@ async def test_a_conversation_taken_over_elsewhere_is_not_taken_back(
         await asyncio.sleep(3)
         await elsewhere.session.update(session={"type": "realtime", "instructions": "Hi."})
         updated = await collect_until(elsewhere, {"session.updated"}, timeout=30)
+        assert (await page.exposed())["stats"]["reconnects"] == 0
+
+        # The button brings the conversation back here; now the other client is the one told.
+        await page.page.click("#reconnect")
+        await page.until(
+            "(id) => window.voxdialog.phase === 'live' && window.voxdialog.conversationId === id",
+            conversation_id,
+        )
+        ended = await collect_until(elsewhere, {"error"}, timeout=30)
+    await page.shot("03-brought-back")
     assert created.session.id == conversation_id
     assert updated[-1].type == "session.updated"
     assert "another window" in notice
-    assert (await page.exposed())["stats"]["reconnects"] == 0
+    assert ended[-1].error.code == "session_taken_over"
+    assert (await page.exposed())["stats"]["reconnects"] == 1
+    assert await page.page.is_hidden("#reconnect")
+    assert await page.page.is_hidden("#notice")
