@@ -24,17 +24,16 @@ otherwise hold the new messages twice.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from voxdialog.brain.base import HistoryMessage
+from voxdialog.clock import Clock, MonotonicClock
 
 #: Reads a conversation's messages from the database, oldest first (newest last).
 Loader = Callable[[str], Awaitable[Sequence[HistoryMessage]]]
-Clock = Callable[[], float]
 _Loaded = tuple[HistoryMessage, ...]
 
 
@@ -112,7 +111,7 @@ class ContextCache:
         ttl_s: Seconds an entry lives after its last use.
         max_messages: Messages kept per entry (the oldest are dropped).
         max_entries: Entries kept; past it the least recently used is evicted.
-        clock: Monotonic seconds; injectable for tests.
+        clock: The monotonic clock to read (the real one unless a test injects another).
 
     Raises:
         ValueError: If a limit is not positive.
@@ -125,7 +124,7 @@ class ContextCache:
         ttl_s: float = 900.0,
         max_messages: int = 20,
         max_entries: int = 10_000,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         if ttl_s <= 0 or max_messages < 1 or max_entries < 1:
             raise ValueError("ttl_s, max_messages and max_entries must be positive")
@@ -133,7 +132,7 @@ class ContextCache:
         self._ttl_s = ttl_s
         self._max_messages = max_messages
         self._max_entries = max_entries
-        self._clock = clock
+        self._clock = clock if clock is not None else MonotonicClock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._locks: dict[str, _SessionLock] = {}
         # The load whose result may be stored for a key; a replaced load's result is not.
@@ -229,7 +228,7 @@ class ContextCache:
         Returns:
             How many entries were dropped.
         """
-        now = self._clock()
+        now = self._clock.now()
         expired = [key for key, entry in self._entries.items() if entry.expires_at <= now]
         for key in expired:
             self._drop(key)
@@ -261,7 +260,7 @@ class ContextCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        now = self._clock()
+        now = self._clock.now()
         if entry.expires_at <= now:
             self._drop(key)
             self._stats.expirations += 1
@@ -302,7 +301,7 @@ class ContextCache:
             task.exception()
 
     def _store(self, key: str, messages: _Loaded) -> None:
-        expires_at = self._clock() + self._ttl_s
+        expires_at = self._clock.now() + self._ttl_s
         self._entries[key] = _Entry(deque(messages, maxlen=self._max_messages), expires_at)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:

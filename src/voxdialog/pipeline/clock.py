@@ -1,22 +1,4 @@
-"""Time as the pipeline sees it: injected, so tests can drive it."""
+"""Shim: the clock lives in ``voxdialog.clock`` (removed when pipeline/ is migrated)."""
 
-from __future__ import annotations
-
-import time
-from typing import Protocol
-
-
-class Clock(Protocol):
-    """A monotonic clock in seconds."""
-
-    def now(self) -> float:
-        """Seconds on a monotonic scale."""
-        ...
-
-
-class MonotonicClock:
-    """The real clock."""
-
-    def now(self) -> float:
-        """``time.monotonic()``."""
-        return time.monotonic()
+from voxdialog.clock import Clock as Clock
+from voxdialog.clock import MonotonicClock as MonotonicClock

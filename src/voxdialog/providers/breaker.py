@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from voxdialog.pipeline.clock import Clock
+from voxdialog.clock import Clock
 
 BreakerState = Literal["closed", "open", "half_open"]
 

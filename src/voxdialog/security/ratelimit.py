@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +25,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+from voxdialog.clock import Clock, MonotonicClock
 
 #: Slack in seconds on the GCRA comparison, so float rounding never denies the last hit of a
 #: burst. One microsecond is far below anything a rate limit can observe.
@@ -132,16 +132,14 @@ class MemoryRateLimiter:
 
     Args:
         max_keys: Bound on the number of keys remembered.
-        clock: Monotonic seconds; tests inject a fake one.
+        clock: The monotonic clock to read (the real one unless a test injects another).
     """
 
-    def __init__(
-        self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, max_keys: int = 100_000, clock: Clock | None = None) -> None:
         if max_keys < 1:
             raise ValueError("max_keys must be at least 1")
         self._max_keys = max_keys
-        self._clock = clock
+        self._clock = clock if clock is not None else MonotonicClock()
         self._tats: OrderedDict[str, float] = OrderedDict()
 
     def __len__(self) -> int:
@@ -155,7 +153,7 @@ class MemoryRateLimiter:
             ValueError: ``cost`` below 1 or above ``limit.count`` (it could never be allowed).
         """
         _check_cost(limit, cost)
-        now = self._clock()
+        now = self._clock.now()
         ahead = max(self._tats.get(key, now) - now, 0.0)
         new_ahead = ahead + cost * limit.interval_s
         if new_ahead - limit.per_s > _TOLERANCE_S:

@@ -6,13 +6,13 @@ so a ticket redeemed on one node is spent on all of them.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from voxdialog.clock import Clock, MonotonicClock
 
 _MAX_REMEMBERED = 100_000
 
@@ -32,13 +32,13 @@ class SpentTickets(Protocol):
 class MemorySpentTickets:
     """Per-process spent-ticket set with expiry (bounded)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock if clock is not None else MonotonicClock()
         self._spent: OrderedDict[str, float] = OrderedDict()
 
     async def spend(self, jti: str, ttl_s: float) -> bool:
         """Mark ``jti`` spent; True the first time."""
-        now = self._clock()
+        now = self._clock.now()
         self._purge(now)
         if jti in self._spent:
             return False

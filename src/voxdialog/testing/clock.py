@@ -6,8 +6,8 @@ from __future__ import annotations
 class FakeClock:
     """Monotonic seconds that advance only through ``advance``.
 
-    Structurally a ``Clock`` (anything with ``now() -> float``), so code under test can take it
-    in place of the real monotonic clock.
+    Structurally a ``voxdialog.clock.Clock``, so code under test takes it in place of the real
+    ``MonotonicClock``.
 
     Args:
         start: the first reading.

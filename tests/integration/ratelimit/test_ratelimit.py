@@ -22,23 +22,15 @@ from voxdialog.security.ratelimit import (
     RedisRateLimiter,
     make_rate_limiter,
 )
+from voxdialog.testing.clock import FakeClock
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 MINUTE = Limit(10, 60)
 
 
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+#: Where the fake clock starts: like a real monotonic reading, well away from zero.
+CLOCK_START = 1_000.0
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +79,7 @@ def limiter(request: pytest.FixtureRequest) -> RateLimiter:
     if request.param == "redis":
         redis_backed: RedisRateLimiter = request.getfixturevalue("redis_limiter")
         return redis_backed
-    return MemoryRateLimiter(clock=FakeClock())
+    return MemoryRateLimiter(clock=FakeClock(CLOCK_START))
 
 
 async def _hits(limiter: RateLimiter, key: str, limit: Limit, times: int) -> list[Decision]:
@@ -164,7 +156,7 @@ async def test_concurrent_hits_allow_exactly_the_limit(limiter: RateLimiter) -> 
 
 
 async def test_memory_allows_again_once_retry_after_has_passed() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     limiter = MemoryRateLimiter(clock=clock)
     limit = Limit(2, 10)
     await _hits(limiter, "k", limit, 2)
@@ -238,7 +230,7 @@ async def test_make_rate_limiter_picks_the_backend() -> None:
 
 
 async def test_memory_limiter_forgets_the_least_recently_used_keys() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     limiter = MemoryRateLimiter(max_keys=3, clock=clock)
     limit = Limit(1, 60)
     for key in ("a", "b", "c"):
@@ -252,7 +244,7 @@ async def test_memory_limiter_forgets_the_least_recently_used_keys() -> None:
 
 
 async def test_memory_limiter_drops_keys_whose_bucket_is_full_again() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     limiter = MemoryRateLimiter(clock=clock)
     for key in ("a", "b", "c"):
         await limiter.hit(key, Limit(1, 1))

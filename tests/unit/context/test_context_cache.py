@@ -10,18 +10,11 @@ import pytest
 
 from voxdialog.brain.base import HistoryMessage
 from voxdialog.context import ContextCache
+from voxdialog.testing.clock import FakeClock
 
 KEY = "tenant:acme:conv:1"
 OTHER = "tenant:acme:conv:2"
 TTL = 10.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeDB:
@@ -100,7 +93,7 @@ async def test_expired_entry_is_reloaded(cache: ContextCache, db: FakeDB, clock:
     await cache.get(KEY)
     db.commit(KEY, msg("two"))  # written by another process; only a reload sees it
 
-    clock.now = TTL + 0.5
+    clock.advance(TTL + 0.5)
     assert texts(await cache.get(KEY)) == ["one", "two"]
 
     stats = cache.stats
@@ -109,9 +102,9 @@ async def test_expired_entry_is_reloaded(cache: ContextCache, db: FakeDB, clock:
 
 async def test_ttl_slides_on_get(cache: ContextCache, db: FakeDB, clock: FakeClock) -> None:
     await cache.get(KEY)
-    clock.now = 8.0
+    clock.advance(8.0)
     await cache.get(KEY)
-    clock.now = 16.0  # past the first deadline (10), within the refreshed one (18)
+    clock.advance(8.0)  # t=16: past the first deadline (10), within the refreshed one (18)
     await cache.get(KEY)
 
     assert cache.stats.loads == 1
@@ -120,10 +113,10 @@ async def test_ttl_slides_on_get(cache: ContextCache, db: FakeDB, clock: FakeClo
 
 async def test_ttl_slides_on_append(cache: ContextCache, db: FakeDB, clock: FakeClock) -> None:
     await cache.get(KEY)
-    clock.now = 8.0
+    clock.advance(8.0)
     db.commit(KEY, msg("later"))
     await cache.append(KEY, msg("later"))
-    clock.now = 16.0
+    clock.advance(8.0)  # t=16
 
     assert texts(await cache.get(KEY)) == ["later"]
     assert cache.stats.loads == 1
@@ -293,10 +286,10 @@ async def test_invalidate_during_a_load_keeps_its_result_out_of_the_cache(
 async def test_purge_expired_counts_what_it_dropped(cache: ContextCache, clock: FakeClock) -> None:
     await cache.get("a")
     await cache.get("b")
-    clock.now = 5.0
+    clock.advance(5.0)
     await cache.get("c")
 
-    clock.now = TTL + 1  # "a" and "b" expired at 10, "c" lives until 15
+    clock.advance(TTL + 1 - 5.0)  # t=11: "a" and "b" expired at 10, "c" lives until 15
     assert cache.purge_expired() == 2
     assert len(cache) == 1
     assert cache.stats.expirations == 2
@@ -307,7 +300,7 @@ async def test_run_cleanup_purges_until_cancelled(cache: ContextCache, clock: Fa
     await cache.get(KEY)
     cleanup = asyncio.create_task(cache.run_cleanup(interval_s=0.001))
 
-    clock.now = TTL + 1
+    clock.advance(TTL + 1)
     await until(lambda: len(cache) == 0)
     assert cache.stats.expirations == 1
 
@@ -383,7 +376,7 @@ async def test_a_held_lock_outlives_its_evicted_entry(db: FakeDB, clock: FakeClo
         await cache.get(OTHER)  # evicts KEY's entry while its turn is running
         assert cache.lock(KEY) is lock
 
-        clock.now = TTL + 1
+        clock.advance(TTL + 1)
         cache.purge_expired()
         assert cache.lock(KEY) is lock
 

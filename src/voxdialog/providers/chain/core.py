@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
+from voxdialog.clock import Clock, MonotonicClock
 from voxdialog.observability.metrics import CHAIN_EXHAUSTED, PROVIDER_ERRORS, PROVIDER_FAILOVERS
-from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.providers.base import ProviderError, ProviderInfo, ProviderUnavailable, warm_up
 from voxdialog.providers.breaker import BreakerState, CircuitBreaker
 from voxdialog.providers.chain.errors import ChainExhausted, as_provider_error, describe
