@@ -19,7 +19,7 @@ from voxdialog.brain.assistant import TaskAssistant
 from voxdialog.brain.base import Brain
 from voxdialog.brain.llm_brain import LLMBrain
 from voxdialog.brain.tasks import TaskStore
-from voxdialog.brain.tools import TOOL_NAMES
+from voxdialog.brain.tool_specs import TOOL_NAMES
 from voxdialog.db.engine import Database
 from voxdialog.db.repos.agents import AgentRecord, get_agent
 from voxdialog.db.repos.users import get_user

@@ -23,7 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from voxdialog.agents.stages import DEFAULT_AGENT
 from voxdialog.api.schemas import Strict
-from voxdialog.brain.tools import TOOL_NAMES
+from voxdialog.brain.tool_specs import TOOL_NAMES
 from voxdialog.db.models import NAME_LENGTH
 from voxdialog.db.repos.agents import AgentRecord, name_key
 from voxdialog.settings import TurnSettings

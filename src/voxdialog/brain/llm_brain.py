@@ -22,7 +22,8 @@ from voxdialog.brain.base import (
 )
 from voxdialog.brain.context import approx_tokens, build_messages, system_prompt, task_context
 from voxdialog.brain.tasks import TaskRecord, TaskStore
-from voxdialog.brain.tools import TOOL_GUIDANCE, TaskTools, ToolResult, enabled_specs
+from voxdialog.brain.tool_specs import TOOL_GUIDANCE, enabled_specs
+from voxdialog.brain.tools import TaskTools, ToolResult
 from voxdialog.providers.base import (
     LLM,
     ChatDelta,

@@ -26,7 +26,7 @@ from tests.integration.realtime_client import (
     reply_transcript,
     types,
 )
-from voxdialog.brain.tools import TOOL_GUIDANCE
+from voxdialog.brain.tool_specs import TOOL_GUIDANCE
 from voxdialog.testing.fake_openai import ChatReply, FakeOpenAIServer
 from voxdialog.testing.server import BackgroundServer
 

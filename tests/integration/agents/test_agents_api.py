@@ -17,7 +17,7 @@ from tests.integration.agents.conftest import (
     password,
     register,
 )
-from voxdialog.brain.tools import SPECS
+from voxdialog.brain.tool_specs import SPECS
 from voxdialog.testing.server import BackgroundServer
 
 pytestmark = pytest.mark.models

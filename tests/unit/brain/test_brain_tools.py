@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from voxdialog.brain.tasks import NewTask, Priority
-from voxdialog.brain.tools import SPECS, TaskTools, ToolResult
+from voxdialog.brain.tool_specs import SPECS
+from voxdialog.brain.tools import TaskTools, ToolResult
 from voxdialog.security.principal import Scope
 from voxdialog.testing.tasks import MemoryTaskStore
 

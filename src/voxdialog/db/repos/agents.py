@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxdialog.brain.tools import TOOL_NAMES
+from voxdialog.brain.tool_specs import TOOL_NAMES
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import StoreError
 from voxdialog.db.models import Agent, utcnow
