@@ -63,10 +63,10 @@ async def run(runs: int, timeout_s: float) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
     faults: dict[str, Fault | None] = {
         "baseline_first_delta": None,
-        "http_500": Fault(kind="status", status=500, times=None),
-        "http_429": Fault(kind="status", status=429, times=None),
-        "drop_before_first_token": Fault(kind="disconnect_mid_stream", after_chunks=0, times=None),
-        "hang_minus_timeout": Fault(kind="hang", times=None),
+        "http_500": Fault(status=500, times=None),
+        "http_429": Fault(status=429, times=None),
+        "drop_before_first_token": Fault(drop_after=0, times=None),
+        "hang_minus_timeout": Fault(hang=True, times=None),
     }
     with FakeOpenAIServer() as primary, FakeOpenAIServer() as backup:
         refused = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
@@ -76,7 +76,7 @@ async def run(runs: int, timeout_s: float) -> dict[str, list[float]]:
             primary.default_reply = ChatReply(text="primary answer")
             backup.default_reply = ChatReply(text="backup answer")
             if fault is not None:
-                primary.faults.append(fault)
+                primary.inject(fault)
             url = refused if name == "connection_refused" else primary.url
             values = []
             for _ in range(runs):

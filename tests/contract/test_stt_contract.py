@@ -13,6 +13,7 @@ import soxr
 
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.providers.base import STT, ProviderError, ProviderUnavailable
+from voxdialog.providers.chain import CallPolicy, FallbackSTT
 from voxdialog.testing.fakes import FakeSTT
 from voxdialog.testing.signals import load_wav_pcm16, silence, tone
 from voxdialog.testing.wer import word_error_rate
@@ -41,12 +42,14 @@ def whisper() -> WhisperSTT:
 @pytest.fixture(
     params=[
         pytest.param("fake", id="fake"),
+        pytest.param("chain", id="chain"),
         pytest.param("whisper", id="whisper", marks=pytest.mark.models),
     ],
 )
 def stt(request: pytest.FixtureRequest) -> STT:
-    if request.param == "fake":
-        return FakeSTT(["he could wait no longer"] * 5)
+    if request.param in ("fake", "chain"):
+        fake = FakeSTT(["he could wait no longer"] * 5)
+        return fake if request.param == "fake" else FallbackSTT([fake], policy=CallPolicy())
     provider: STT = request.getfixturevalue("whisper")
     return provider
 

@@ -13,6 +13,7 @@ import pytest
 
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.providers.base import TTS, ProviderError, ProviderUnavailable, VoiceSettings
+from voxdialog.providers.chain import CallPolicy, FallbackTTS
 from voxdialog.testing.fakes import FakeTTS
 from voxdialog.testing.wer import word_error_rate
 
@@ -40,13 +41,15 @@ def piper() -> PiperTTS:
 @pytest.fixture(
     params=[
         pytest.param("fake", id="fake"),
+        pytest.param("chain", id="chain"),
         pytest.param("piper", id="piper", marks=pytest.mark.models),
     ],
 )
 def tts(request: pytest.FixtureRequest) -> TTS:
-    if request.param == "fake":
+    if request.param in ("fake", "chain"):
         # A little pacing between chunks, as a real engine has, so cancelling can land mid-stream.
-        return FakeTTS(chunk_delay_s=0.005)
+        fake = FakeTTS(chunk_delay_s=0.005)
+        return fake if request.param == "fake" else FallbackTTS([fake], policy=CallPolicy())
     provider: TTS = request.getfixturevalue("piper")
     return provider
 

@@ -97,9 +97,9 @@ async def voice_turn(server: BackgroundServer, text: str) -> list[Any]:
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault(kind="status", status=500, times=None),
-        Fault(kind="hang", times=None),
-        Fault(kind="disconnect_mid_stream", after_chunks=0, times=None),
+        Fault(status=500, times=None),
+        Fault(hang=True, times=None),
+        Fault(drop_after=0, times=None),
     ],
     ids=["http-500", "hang", "drop-before-first-token"],
 )
@@ -107,7 +107,7 @@ async def test_a_voice_turn_completes_with_the_backup_while_the_primary_fails(
     server: BackgroundServer, fakes: tuple[FakeOpenAIServer, FakeOpenAIServer], fault: Fault
 ) -> None:
     primary, backup = fakes
-    primary.faults.append(fault)
+    primary.inject(fault)
     backup.replies.append(ChatReply(text=BACKUP_WORDS))
     events = await voice_turn(server, "Tell me something nice.")
     assert events[-1].response.status == "completed"
@@ -210,8 +210,8 @@ async def test_when_every_llm_fails_the_person_still_gets_an_answer_and_the_clie
     server: BackgroundServer, fakes: tuple[FakeOpenAIServer, FakeOpenAIServer]
 ) -> None:
     primary, backup = fakes
-    primary.faults.append(Fault(kind="status", status=503, times=None))
-    backup.faults.append(Fault(kind="status", status=500, times=None))
+    primary.inject(Fault(status=503, times=None))
+    backup.inject(Fault(status=500, times=None))
     events = await voice_turn(server, "Add a task to call the plumber.")
     errors = [e for e in events if e.type == "error"]
     assert [e.error.code for e in errors] == ["llm_unavailable"]
@@ -226,7 +226,7 @@ async def test_failovers_are_visible_in_metrics(
     import httpx
 
     primary, backup = fakes
-    primary.faults.append(Fault(kind="status", status=500, times=None))
+    primary.inject(Fault(status=500, times=None))
     backup.replies.append(ChatReply(text=BACKUP_WORDS))
     await voice_turn(server, "Tell me something nice.")
     async with httpx.AsyncClient(base_url=server.base_url) as http:

@@ -6,9 +6,8 @@ HTTP client tested against it is tested against the protocol.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from voxdialog.testing.fake_http import DroppedConnection, free_port
-from voxdialog.testing.fake_scripted import Fault, ScriptedFake, word_pieces
+from voxdialog.testing.fake_http import Fault, Piece, free_port, play
+from voxdialog.testing.fake_scripted import ScriptedFake, word_pieces
 
 __all__ = ["FakeAnthropicServer", "Fault", "Reply", "Thinking", "ToolUse", "free_port"]
 
@@ -148,7 +147,9 @@ class FakeAnthropicServer(ScriptedFake[Reply]):
         self.delta_s = delta_s
 
     def _fault_error(self, fault: Fault) -> object:
-        return _error_body(fault.error_type, f"injected {fault.status}")
+        return _error_body(
+            fault.error_type or "api_error", fault.message or f"injected {fault.status}"
+        )
 
     async def _messages(self, request: Request) -> Response:
         body = await self._received(request)
@@ -161,7 +162,7 @@ class FakeAnthropicServer(ScriptedFake[Reply]):
         if "anthropic-version" not in request.headers:
             error = _error_body("invalid_request_error", "anthropic-version: header is required")
             return JSONResponse(error, status_code=400)
-        fault = self._next_fault()
+        fault = self.take_fault(request.url.path)
         if (faulted := await self._faulted(request, fault)) is not None:
             return faulted
         problem = _problem(body)
@@ -182,43 +183,43 @@ class FakeAnthropicServer(ScriptedFake[Reply]):
         }
         if not body.get("stream"):
             return JSONResponse(message)
-        events = self._counted(self._events(message, blocks, fault))
-        return StreamingResponse(events, media_type="text/event-stream")
-
-    async def _events(
-        self, message: dict[str, Any], blocks: list[str | ToolUse | Thinking], fault: Fault
-    ) -> AsyncGenerator[str, None]:
-        start = {**message, "content": [], "stop_reason": None}
-        start["usage"] = {"input_tokens": 12, "output_tokens": 1}
-        yield _sse("message_start", {"type": "message_start", "message": start})
-        yield _sse("ping", {"type": "ping"})
-        if fault.first_token_delay_s:
-            await asyncio.sleep(fault.first_token_delay_s)
-        sent = 0
-        for index, block in enumerate(blocks):
-            content_block = _block_json(block, streaming=True)
-            yield _sse(
-                "content_block_start",
-                {"type": "content_block_start", "index": index, "content_block": content_block},
-            )
-            for delta in _deltas(block):
-                if sent == fault.disconnect_after:
-                    raise DroppedConnection("injected disconnect")
-                if sent == fault.error_event_after:
-                    yield _sse("error", _error_body(fault.error_type, "injected stream error"))
-                    return
-                if self.delta_s:
-                    await asyncio.sleep(self.delta_s)
-                event = {"type": "content_block_delta", "index": index, "delta": delta}
-                yield _sse("content_block_delta", event)
-                sent += 1
-            yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
-        yield _sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                "usage": {"output_tokens": 7},
-            },
+        stream_error = _error_body(
+            fault.error_type or "api_error", fault.message or "injected stream error"
         )
-        yield _sse("message_stop", {"type": "message_stop"})
+        events = play(
+            _events(message, blocks),
+            fault,
+            delay_s=self.delta_s,
+            error=_sse("error", stream_error),
+            malformed='event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n',
+        )
+        return StreamingResponse(self.counted(events), media_type="text/event-stream")
+
+
+def _events(message: dict[str, Any], blocks: list[str | ToolUse | Thinking]) -> Iterator[Piece]:
+    """The stream of ``message``: each content delta is a content piece, the rest framing."""
+    start = {**message, "content": [], "stop_reason": None}
+    start["usage"] = {"input_tokens": 12, "output_tokens": 1}
+    yield Piece(_sse("message_start", {"type": "message_start", "message": start}), False)
+    yield Piece(_sse("ping", {"type": "ping"}), False)
+    for index, block in enumerate(blocks):
+        content_block = _block_json(block, streaming=True)
+        opened = {
+            "type": "content_block_start",
+            "index": index,
+            "content_block": content_block,
+        }
+        yield Piece(_sse("content_block_start", opened), False)
+        for delta in _deltas(block):
+            event = {"type": "content_block_delta", "index": index, "delta": delta}
+            yield Piece(_sse("content_block_delta", event))
+        yield Piece(
+            _sse("content_block_stop", {"type": "content_block_stop", "index": index}), False
+        )
+    message_delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": 7},
+    }
+    yield Piece(_sse("message_delta", message_delta), False)
+    yield Piece(_sse("message_stop", {"type": "message_stop"}), False)

@@ -4,7 +4,7 @@ Typical use::
 
     with FakeOpenAIServer() as fake:
         fake.replies.append(ChatReply(text="Hi there."))
-        fake.faults.append(Fault(kind="status", status=429, retry_after="2"))
+        fake.inject(Fault(status=429, retry_after="2"))
         client = AsyncOpenAI(base_url=fake.url, api_key="k")   # or a provider at fake.url
         ...
         assert fake.requests[-1].json["model"] == "m"
@@ -16,12 +16,11 @@ import asyncio
 import itertools
 import json
 import re
-import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -31,7 +30,7 @@ from starlette.routing import Route
 
 from voxdialog.audio.errors import AudioDecodeError, UnsupportedAudioFormat
 from voxdialog.audio.wav import read_wav, wav_header
-from voxdialog.testing.fake_http import FakeServer, LiveStream
+from voxdialog.testing.fake_http import FakeServer, Fault, LiveStream, Piece, play
 from voxdialog.testing.openai_wire import (
     ChatAnswer,
     ChatReply,
@@ -48,58 +47,13 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeToolCall",
     "Fault",
-    "FaultKind",
     "RecordedRequest",
-]
-
-FaultKind = Literal[
-    "status",  # answer `status` with an error body (and Retry-After / retry-after-ms)
-    "hang",  # read the request, then never answer (until the client goes away)
-    "disconnect_mid_stream",  # drop the connection after `after_chunks` pieces
-    "malformed_chunk",  # chat stream: a broken JSON chunk after `after_chunks` chunks
-    "slow_first_token",  # streams: send headers, wait `delay_s`, then the body
-    "reasoning",  # chat stream: reasoning chunks (`reasoning_content`, `reasoning`) first
-    "comments",  # chat stream: ": OPENROUTER PROCESSING" lines between chunks and while slow
-    "error_chunk",  # chat stream: an error object after `after_chunks` chunks, then the end
 ]
 
 #: What the fake speaks in (OpenAI ``pcm``).
 SPEECH_RATE = 24_000
 _EL_RATES = frozenset({8000, 16000, 22050, 24000, 44100, 48000})
 _KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
-
-
-@dataclass(slots=True)
-class Fault:
-    """A misbehaviour for the next matching request(s).
-
-    A request takes the first queued fault of each kind whose ``path`` matches, so two
-    ``status`` faults fail two requests in a row, while ``comments`` and ``slow_first_token``
-    can combine on one.
-
-    Args:
-        kind: What goes wrong (see ``FaultKind``).
-        status: HTTP status (``status``), or the error code in an ``error_chunk``.
-        retry_after: ``Retry-After`` header value to send with a ``status`` fault.
-        retry_after_ms: ``retry-after-ms`` header value (OpenAI's) to send.
-        after_chunks: Pieces sent before a mid-stream fault strikes.
-        delay_s: The wait of ``slow_first_token``.
-        path: Only requests whose path contains this; ``None`` = any.
-        times: How many requests it hits; ``None`` = every one until removed.
-        message: The error message sent.
-        vllm: Send the ``error_chunk`` in vLLM's shape (``{"object": "error", ...}``).
-    """
-
-    kind: FaultKind
-    status: int = 500
-    retry_after: str | None = None
-    retry_after_ms: int | None = None
-    after_chunks: int = 1
-    delay_s: float = 1.0
-    path: str | None = None
-    times: int | None = 1
-    message: str = "injected fault"
-    vllm: bool = False
 
 
 @dataclass(slots=True)
@@ -152,12 +106,8 @@ class FakeOpenAIServer(FakeServer):
         self._defaults = (api_key, transcript, chunk_delay_s, tone_hz, speech_ms_per_char)
         #: Chat answers, used in order; when empty, ``default_reply`` answers.
         self.replies: deque[ChatReply] = deque()
-        #: Faults waiting for requests (see ``Fault``).
-        self.faults: list[Fault] = []
         #: Every request received, in order.
         self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self.reset()
         self._ids = itertools.count(1)
         app = Starlette(
             routes=[
@@ -175,6 +125,7 @@ class FakeOpenAIServer(FakeServer):
             access_log=False,
             timeout_graceful_shutdown=2,
         )
+        self.reset()
 
     @property
     def origin(self) -> str:
@@ -196,9 +147,14 @@ class FakeOpenAIServer(FakeServer):
             self.speech_ms_per_char,
         ) = self._defaults
         self.default_reply = ChatReply(text="Hello! How can I help you today?")
+        #: Chat streams start with reasoning chunks (``reasoning_content``, ``reasoning``).
+        self.stream_reasoning = False
+        #: Chat streams carry ": OPENROUTER PROCESSING" comments between chunks and while slow.
+        self.keepalive_comments = False
+        #: In-stream errors take vLLM's shape (``{"object": "error", ...}``).
+        self.vllm_errors = False
         self.replies.clear()
-        with self._lock:
-            self.faults.clear()
+        self.clear_faults()
         self.requests.clear()
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
@@ -215,19 +171,6 @@ class FakeOpenAIServer(FakeServer):
         return True
 
     # --- plumbing ------------------------------------------------------------------------
-
-    def _take_faults(self, path: str) -> dict[str, Fault]:
-        taken: dict[str, Fault] = {}
-        with self._lock:
-            for fault in list(self.faults):
-                if fault.kind in taken or (fault.path is not None and fault.path not in path):
-                    continue
-                taken[fault.kind] = fault
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-        return taken
 
     async def _record(self, request: Request) -> RecordedRequest:
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -258,25 +201,23 @@ class FakeOpenAIServer(FakeServer):
         self.requests.append(record)
         return record
 
-    def _early(self, record: RecordedRequest, faults: dict[str, Fault]) -> Response | None:
+    async def _early(
+        self, request: Request, record: RecordedRequest, fault: Fault
+    ) -> Response | None:
         """A response for a fault that strikes before any answer, or for a bad key."""
-        if (fault := faults.get("status")) is not None:
-            headers = {}
-            if fault.retry_after is not None:
-                headers["Retry-After"] = fault.retry_after
-            if fault.retry_after_ms is not None:
-                headers["retry-after-ms"] = str(fault.retry_after_ms)
-            if "text-to-speech" in record.path:
-                body: dict[str, Any] = {"detail": {"status": "error", "message": fault.message}}
-            else:
-                body = openai_error(fault.status, fault.message)
-            return JSONResponse(body, status_code=fault.status, headers=headers)
-        if "hang" in faults:
-            nothing = _pieces([], 0.0, 0.0)
-            return LiveStream(
-                nothing, media_type="text/plain", on_disconnect=record.mark_disconnected, hang=True
-            )
         is_openai = "text-to-speech" not in record.path
+
+        def error_body(fault: Fault) -> object:
+            message = fault.message or "injected fault"
+            if is_openai:
+                return openai_error(fault.status or 500, message)
+            return {"detail": {"status": "error", "message": message}}
+
+        answer = await self.fault_answer(
+            request, fault, error_body, on_disconnect=record.mark_disconnected
+        )
+        if answer is not None:
+            return answer
         if is_openai and self.api_key is not None and record.api_key != self.api_key:
             error = openai_error(401, "Incorrect API key provided", code="invalid_api_key")
             return JSONResponse(error, status_code=401)
@@ -284,30 +225,33 @@ class FakeOpenAIServer(FakeServer):
 
     def _stream(
         self,
-        pieces: Sequence[bytes],
+        pieces: Iterable[bytes],
         record: RecordedRequest,
-        faults: dict[str, Fault],
+        fault: Fault,
         *,
         media_type: str,
+        error: bytes = b"",
+        malformed: bytes = b"",
+        keepalive: bytes | None = None,
     ) -> Response:
-        first_delay = faults["slow_first_token"].delay_s if "slow_first_token" in faults else 0.0
-        cut = faults.get("disconnect_mid_stream")
-        if cut is not None:
-            pieces = pieces[: cut.after_chunks]
-        body = _pieces(pieces, first_delay, self.chunk_delay_s, keepalive="comments" in faults)
+        body = play(
+            (Piece(p) for p in pieces),
+            fault,
+            delay_s=self.chunk_delay_s,
+            error=error,
+            malformed=malformed,
+            keepalive=keepalive,
+        )
         return LiveStream(
-            body,
-            media_type=media_type,
-            on_disconnect=record.mark_disconnected,
-            abort=cut is not None,
+            self.counted(body), media_type=media_type, on_disconnect=record.mark_disconnected
         )
 
     # --- chat ----------------------------------------------------------------------------
 
     async def _chat(self, request: Request) -> Response:
         record = await self._record(request)
-        faults = self._take_faults(record.path)
-        if (early := self._early(record, faults)) is not None:
+        fault = self.take_fault(record.path)
+        if (early := await self._early(request, record, fault)) is not None:
             return early
         body = record.json
         if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
@@ -318,27 +262,34 @@ class FakeOpenAIServer(FakeServer):
             return JSONResponse(answer.completion())
         options = body.get("stream_options")
         usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        chunks = answer.chunks(reasoning="reasoning" in faults, usage=usage)
+        chunks = answer.chunks(reasoning=self.stream_reasoning, usage=usage)
         pieces = [sse(c) for c in chunks] + [b"data: [DONE]\n\n"]
-        if (fault := faults.get("malformed_chunk")) is not None:
-            pieces.insert(fault.after_chunks, b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
-        if (fault := faults.get("error_chunk")) is not None:
-            error: dict[str, Any] = openai_error(
-                fault.status, fault.message, code=str(fault.status)
-            )
-            if fault.vllm:
-                error = {"object": "error", "message": fault.message, "code": fault.status}
-            pieces = [*pieces[: fault.after_chunks], sse(error)]
-        if "comments" in faults:
-            pieces = [_KEEPALIVE + p for p in pieces]
-        return self._stream(pieces, record, faults, media_type="text/event-stream")
+        keepalive = _KEEPALIVE if self.keepalive_comments else None
+        if keepalive is not None:
+            pieces = [keepalive + p for p in pieces]
+        return self._stream(
+            pieces,
+            record,
+            fault,
+            media_type="text/event-stream",
+            error=sse(self._error_chunk(fault)),
+            malformed=b'data: {"id": "chatcmpl-broken", "choices": [\n\n',
+            keepalive=keepalive,
+        )
+
+    def _error_chunk(self, fault: Fault) -> dict[str, Any]:
+        code = fault.error_type or "500"
+        message = fault.message or "injected fault"
+        if self.vllm_errors:
+            return {"object": "error", "message": message, "code": int(code)}
+        return openai_error(int(code), message, code=code)
 
     # --- audio ---------------------------------------------------------------------------
 
     async def _transcribe(self, request: Request) -> Response:
         record = await self._record(request)
-        faults = self._take_faults(record.path)
-        if (early := self._early(record, faults)) is not None:
+        fault = self.take_fault(record.path)
+        if (early := await self._early(request, record, fault)) is not None:
             return early
         form = {k: v[-1] for k, v in record.form.items()}
         if record.file is None or not form.get("model"):
@@ -369,8 +320,8 @@ class FakeOpenAIServer(FakeServer):
 
     async def _speech(self, request: Request) -> Response:
         record = await self._record(request)
-        faults = self._take_faults(record.path)
-        if (early := self._early(record, faults)) is not None:
+        fault = self.take_fault(record.path)
+        if (early := await self._early(request, record, fault)) is not None:
             return early
         body = record.json
         if not isinstance(body, dict) or not all(body.get(k) for k in ("model", "input", "voice")):
@@ -380,16 +331,16 @@ class FakeOpenAIServer(FakeServer):
         pieces = self._tone_pieces(str(body["input"]), speed, SPEECH_RATE)
         if fmt == "wav":
             return self._stream(
-                [wav_header(SPEECH_RATE), *pieces], record, faults, media_type="audio/wav"
+                [wav_header(SPEECH_RATE), *pieces], record, fault, media_type="audio/wav"
             )
         if fmt != "pcm":
             return JSONResponse(openai_error(400, "the fake speaks pcm and wav only"), 400)
-        return self._stream(pieces, record, faults, media_type="audio/pcm")
+        return self._stream(pieces, record, fault, media_type="audio/pcm")
 
     async def _elevenlabs(self, request: Request) -> Response:
         record = await self._record(request)
-        faults = self._take_faults(record.path)
-        if (early := self._early(record, faults)) is not None:
+        fault = self.take_fault(record.path)
+        if (early := await self._early(request, record, fault)) is not None:
             return early
         body = record.json
         output = record.query.get("output_format", "mp3_44100_128")
@@ -399,21 +350,4 @@ class FakeOpenAIServer(FakeServer):
             return JSONResponse({"detail": detail}, 422)
         settings = body.get("voice_settings") or {}
         pieces = self._tone_pieces(str(body["text"]), float(settings.get("speed", 1.0)), rate)
-        return self._stream(pieces, record, faults, media_type="audio/pcm")
-
-
-async def _pieces(
-    pieces: Iterable[bytes], first_delay_s: float, delay_s: float, *, keepalive: bool = False
-) -> AsyncIterator[bytes]:
-    """Yield ``pieces`` with pauses; ``keepalive`` sends a comment every 0.1 s of the first
-    pause, as OpenRouter does while the upstream model has not started."""
-    for n, piece in enumerate(pieces):
-        pause = first_delay_s if n == 0 else delay_s
-        if keepalive and n == 0:
-            end = time.monotonic() + pause
-            while (left := end - time.monotonic()) > 0:
-                yield _KEEPALIVE
-                await asyncio.sleep(min(0.1, left))
-        elif pause > 0:
-            await asyncio.sleep(pause)
-        yield piece
+        return self._stream(pieces, record, fault, media_type="audio/pcm")

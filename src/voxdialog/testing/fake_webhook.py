@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from starlette.applications import Starlette
@@ -12,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from voxdialog.testing.fake_http import DroppedConnection, wait_for_disconnect
-from voxdialog.testing.fake_scripted import Fault, ScriptedFake, word_pieces
+from voxdialog.testing.fake_http import Fault, Piece, play, wait_for_disconnect
+from voxdialog.testing.fake_scripted import ScriptedFake, word_pieces
 
 #: How the fake answers: one JSON object, streamed plain text, n8n's NDJSON chunks, or SSE.
 WebhookMode = Literal["json", "plain", "ndjson", "sse"]
@@ -59,8 +58,8 @@ class FakeWebhookServer(ScriptedFake[str]):
         delta_s: Delay before each streamed piece.
 
     Faults (``inject``): ``status``/``retry_after``, ``hang``, ``first_token_delay_s`` and, for
-    the streamed modes, ``disconnect_after``; ``error_event_after`` sends an n8n error chunk
-    (``ndjson``) or an ``event: error`` (``sse``).
+    the streamed modes, the rest; ``error_after`` sends an n8n error chunk (``ndjson``) or an
+    ``event: error`` (``sse``).
     """
 
     def __init__(
@@ -105,17 +104,19 @@ class FakeWebhookServer(ScriptedFake[str]):
         self.delta_s = delta_s
 
     def _fault_error(self, fault: Fault) -> object:
-        return {"code": fault.status, "message": f"injected {fault.status}"}
+        return {"code": fault.status, "message": fault.message or f"injected {fault.status}"}
 
     async def _webhook(self, request: Request) -> Response:
         body = await self._received(request)
-        fault = self._next_fault()
+        fault = self.take_fault(request.url.path)
         if (faulted := await self._faulted(request, fault)) is not None:
             return faulted
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return JSONResponse({"code": 422, "message": "messages required"}, status_code=422)
         text = self._next_reply("")
         if self.mode == "json":
+            if fault.malformed_after is not None:
+                return Response('{"output": ', media_type="application/json")
             delay_s = fault.first_token_delay_s
             if delay_s and await wait_for_disconnect(request, self._closing, timeout_s=delay_s):
                 return Response(status_code=504)
@@ -129,8 +130,14 @@ class FakeWebhookServer(ScriptedFake[str]):
             "ndjson": "application/json; charset=utf-8",
             "sse": "text/event-stream",
         }[self.mode]
-        chunks = self._counted(self._chunks(text, fault))
-        return StreamingResponse(chunks, media_type=self.content_type or media_type)
+        chunks = play(
+            self._chunks(text),
+            fault,
+            delay_s=self.delta_s,
+            error=self._error_frame(fault),
+            malformed='{"type": "item", "cont\n' if self.mode == "ndjson" else 'data: {"te\n\n',
+        )
+        return StreamingResponse(self.counted(chunks), media_type=self.content_type or media_type)
 
     def _frame(self, piece: str) -> str:
         if self.mode == "ndjson":
@@ -139,28 +146,22 @@ class FakeWebhookServer(ScriptedFake[str]):
             return _sse_data(piece, self.sse_payload)
         return piece
 
-    def _error_frame(self) -> str:
+    def _error_frame(self, fault: Fault) -> str:
+        message = fault.message or "injected workflow error"
         if self.mode == "ndjson":
-            return json.dumps({"type": "error", "content": "injected workflow error"}) + "\n"
+            return json.dumps({"type": "error", "content": message}) + "\n"
         if self.mode == "sse":
-            return 'event: error\ndata: {"message": "injected workflow error"}\n\n'
+            return f"event: error\ndata: {json.dumps({'message': message})}\n\n"
         return ""
 
-    async def _chunks(self, text: str, fault: Fault) -> AsyncGenerator[str, None]:
+    def _chunks(self, text: str) -> Iterator[Piece]:
         if self.mode == "ndjson":
-            yield json.dumps({"type": "begin", "metadata": {"nodeName": "Agent"}}) + "\n"
-        if fault.first_token_delay_s:
-            await asyncio.sleep(fault.first_token_delay_s)
-        for sent, piece in enumerate(word_pieces(text)):
-            if sent == fault.disconnect_after:
-                raise DroppedConnection("injected disconnect")
-            if sent == fault.error_event_after:
-                yield self._error_frame()
-                return
-            if self.delta_s:
-                await asyncio.sleep(self.delta_s)
-            yield self._frame(piece)
+            begin = {"type": "begin", "metadata": {"nodeName": "Agent"}}
+            yield Piece(json.dumps(begin) + "\n", content=False)
+        for piece in word_pieces(text):
+            yield Piece(self._frame(piece))
         if self.mode == "ndjson":
-            yield json.dumps({"type": "end", "metadata": {"nodeName": "Agent"}}) + "\n"
+            end = {"type": "end", "metadata": {"nodeName": "Agent"}}
+            yield Piece(json.dumps(end) + "\n", content=False)
         elif self.mode == "sse":
-            yield "data: [DONE]\n\n"
+            yield Piece("data: [DONE]\n\n", content=False)

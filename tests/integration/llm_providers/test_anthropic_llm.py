@@ -10,8 +10,6 @@ import pytest
 from tests.integration.llm_providers.conftest import (
     collect,
     collect_text_into,
-    eventually,
-    first_delta_then_cancel,
     tool_calls,
     user_turn,
 )
@@ -20,8 +18,6 @@ from voxdialog.providers.base import (
     ChatMessage,
     ChatRequest,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
     ToolCall,
     ToolSpec,
 )
@@ -30,7 +26,6 @@ from voxdialog.testing.fake_anthropic import (
     Fault,
     Thinking,
     ToolUse,
-    free_port,
 )
 
 MakeClaude = Callable[..., AnthropicLLM]
@@ -40,21 +35,6 @@ WEATHER = ToolSpec(
     description="Current weather in a city.",
     parameters={"type": "object", "properties": {"city": {"type": "string"}}},
 )
-
-
-async def test_text_streams_in_pieces_that_join_to_the_reply(
-    fake_anthropic: FakeAnthropicServer, make_claude: MakeClaude
-) -> None:
-    fake_anthropic.reset(["It is sunny in Paris today."])
-    claude = make_claude()
-
-    deltas = await collect(claude.chat(user_turn("Weather?")))
-
-    assert len(deltas) > 1
-    assert "".join(d.text for d in deltas) == "It is sunny in Paris today."
-    assert all(d.tool_call_index is None for d in deltas)
-    assert claude.info.name == "claude"
-    assert claude.info.streaming
 
 
 async def test_tool_use_is_reassembled_with_id_name_and_json_arguments(
@@ -241,7 +221,7 @@ async def test_http_errors_map_to_provider_errors(
     assert caught.value.status == fault.status
     assert caught.value.retryable is retryable
     assert caught.value.retry_after_s == retry_after_s
-    assert fault.error_type in str(caught.value)
+    assert str(fault.error_type) in str(caught.value)
 
 
 async def test_a_retry_after_date_becomes_seconds(
@@ -266,7 +246,7 @@ async def test_an_error_event_mid_stream_raises_after_the_text_so_far(
     retryable: bool,
 ) -> None:
     fake_anthropic.reset(["One two three four."])
-    fake_anthropic.inject(Fault(error_event_after=2, error_type=error_type))
+    fake_anthropic.inject(Fault(error_after=2, error_type=error_type))
     received: list[str] = []
 
     with pytest.raises(ProviderError) as caught:
@@ -277,47 +257,6 @@ async def test_an_error_event_mid_stream_raises_after_the_text_so_far(
     assert error_type in str(caught.value)
 
 
-async def test_a_connection_dropped_mid_stream_is_a_retryable_error(
-    fake_anthropic: FakeAnthropicServer, make_claude: MakeClaude
-) -> None:
-    fake_anthropic.reset(["One two three four."])
-    fake_anthropic.inject(Fault(disconnect_after=1))
-    received: list[str] = []
-
-    with pytest.raises(ProviderError) as caught:
-        await collect_text_into(received, make_claude().chat(user_turn("Count")))
-
-    assert received == ["One"]
-    assert caught.value.retryable
-    assert not isinstance(caught.value, ProviderTimeout)
-
-
-@pytest.mark.timeout(10)
-async def test_a_server_that_never_answers_times_out(
-    fake_anthropic: FakeAnthropicServer, make_claude: MakeClaude
-) -> None:
-    fake_anthropic.inject(Fault(hang=True))
-
-    with pytest.raises(ProviderTimeout) as caught:
-        await collect(make_claude(timeout_s=0.5).chat(user_turn("Hi")))
-
-    assert caught.value.retryable
-    await eventually(lambda: len(fake_anthropic.requests) == 1)
-
-
-@pytest.mark.timeout(10)
-async def test_a_first_token_later_than_the_timeout_times_out(
-    fake_anthropic: FakeAnthropicServer, make_claude: MakeClaude
-) -> None:
-    fake_anthropic.inject(Fault(first_token_delay_s=5.0))
-
-    with pytest.raises(ProviderTimeout):
-        await collect(make_claude(timeout_s=0.5).chat(user_turn("Hi")))
-
-    # The stream was abandoned, and the server saw the connection close.
-    await eventually(lambda: fake_anthropic.streams_aborted == 1)
-
-
 async def test_a_slow_first_token_within_the_timeout_still_answers(
     fake_anthropic: FakeAnthropicServer, make_claude: MakeClaude
 ) -> None:
@@ -326,41 +265,6 @@ async def test_a_slow_first_token_within_the_timeout_still_answers(
     deltas = await collect(make_claude(timeout_s=2.0).chat(user_turn("Hi")))
 
     assert "".join(d.text for d in deltas) == "Hello there."
-
-
-async def test_a_refused_connection_means_unavailable(make_claude: MakeClaude) -> None:
-    claude = make_claude(base_url=f"http://127.0.0.1:{free_port()}")
-
-    with pytest.raises(ProviderUnavailable) as caught:
-        await collect(claude.chat(user_turn("Hi")))
-
-    assert caught.value.retryable
-
-
-async def test_cancelling_the_iteration_closes_the_connection(
-    fake_anthropic: FakeAnthropicServer, make_claude: MakeClaude
-) -> None:
-    fake_anthropic.reset([" ".join(["word"] * 200)], delta_s=0.02)
-
-    first = await first_delta_then_cancel(make_claude().chat(user_turn("Talk")))
-
-    assert first.text == "word"
-    await eventually(lambda: fake_anthropic.streams_aborted == 1)
-    assert fake_anthropic.streams_completed == 0
-
-
-async def test_closing_the_iterator_early_closes_the_connection(
-    fake_anthropic: FakeAnthropicServer, make_claude: MakeClaude
-) -> None:
-    fake_anthropic.reset([" ".join(["word"] * 200)], delta_s=0.02)
-    stream = make_claude().chat(user_turn("Talk"))
-
-    async for _ in stream:
-        break
-    await stream.aclose()  # type: ignore[attr-defined]
-
-    await eventually(lambda: fake_anthropic.streams_aborted == 1)
-    assert fake_anthropic.streams_completed == 0
 
 
 async def test_one_provider_serves_turns_one_after_another(

@@ -103,7 +103,7 @@ async def test_official_sdk_reads_the_fakes_error_answers(
     assert caught.value.status_code == 429
     assert caught.value.response.headers["retry-after"] == "7"
 
-    fake_anthropic.inject(Fault(error_event_after=1, error_type="overloaded_error"))
+    fake_anthropic.inject(Fault(error_after=1, error_type="overloaded_error"))
     with pytest.raises(anthropic.APIStatusError, match="overloaded_error"):
         async with sdk.messages.stream(
             model="claude-test", max_tokens=64, messages=HELLO

@@ -102,7 +102,7 @@ async def test_sdk_reads_a_whole_completion_when_not_streaming(
 async def test_sdk_sees_reasoning_fields_and_ignores_comment_lines(
     fake: FakeOpenAIServer, client: AsyncOpenAI
 ) -> None:
-    fake.faults += [Fault(kind="reasoning"), Fault(kind="comments")]
+    fake.stream_reasoning = fake.keepalive_comments = True
     fake.replies.append(ChatReply(text="Yes.", reasoning="Thinking hard here"))
     stream = await client.chat.completions.create(model="m", messages=USER, stream=True)
     reasoning = ""
@@ -119,7 +119,7 @@ async def test_sdk_sees_reasoning_fields_and_ignores_comment_lines(
 async def test_sdk_raises_on_an_error_object_mid_stream(
     fake: FakeOpenAIServer, client: AsyncOpenAI
 ) -> None:
-    fake.faults.append(Fault(kind="error_chunk", after_chunks=2, message="overloaded"))
+    fake.inject(Fault(error_after=2, message="overloaded"))
     stream = await client.chat.completions.create(model="m", messages=USER, stream=True)
     with pytest.raises(openai.APIError, match="overloaded"):
         async for _ in stream:
@@ -129,7 +129,7 @@ async def test_sdk_raises_on_an_error_object_mid_stream(
 async def test_sdk_reads_status_faults_as_their_error_classes(
     fake: FakeOpenAIServer, client: AsyncOpenAI
 ) -> None:
-    fake.faults.append(Fault(kind="status", status=429, retry_after="3", message="slow down"))
+    fake.inject(Fault(status=429, retry_after="3", message="slow down"))
     with pytest.raises(openai.RateLimitError, match="slow down") as excinfo:
         await client.chat.completions.create(model="m", messages=USER)
     assert excinfo.value.response.headers["retry-after"] == "3"

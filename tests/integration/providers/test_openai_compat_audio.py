@@ -121,7 +121,7 @@ async def test_stt_with_word_timestamps_asks_for_verbose_json_and_keeps_the_word
 async def test_stt_errors_say_whether_retry_helps(
     fake: FakeOpenAIServer, stt: OpenAICompatSTT, status: int, retryable: bool
 ) -> None:
-    fake.faults.append(Fault(kind="status", status=status, retry_after="1"))
+    fake.inject(Fault(status=status, retry_after="1"))
     with pytest.raises(ProviderError) as excinfo:
         await stt.transcribe(CLIP)
     assert (excinfo.value.status, excinfo.value.retryable) == (status, retryable)
@@ -131,14 +131,14 @@ async def test_stt_errors_say_whether_retry_helps(
 async def test_stt_error_messages_never_show_the_key(
     fake: FakeOpenAIServer, stt: OpenAICompatSTT
 ) -> None:
-    fake.faults.append(Fault(kind="status", status=401, message="Incorrect API key sk-stt"))
+    fake.inject(Fault(status=401, message="Incorrect API key sk-stt"))
     with pytest.raises(ProviderError, match="Incorrect API key") as excinfo:
         await stt.transcribe(CLIP)
     assert "sk-stt" not in str(excinfo.value)
 
 
 async def test_stt_that_never_answers_raises_provider_timeout(fake: FakeOpenAIServer) -> None:
-    fake.faults.append(Fault(kind="hang"))
+    fake.inject(Fault(hang=True))
     stt = OpenAICompatSTT(settings(fake, stage="stt", timeout_s=0.5), name="slow")
     try:
         with pytest.raises(ProviderTimeout):
@@ -192,7 +192,7 @@ async def test_tts_of_empty_text_sends_nothing(
 async def test_tts_dropped_mid_stream_raises_a_retryable_error_after_some_audio(
     fake: FakeOpenAIServer, tts: OpenAICompatTTS
 ) -> None:
-    fake.faults.append(Fault(kind="disconnect_mid_stream", after_chunks=3))
+    fake.inject(Fault(drop_after=3))
     received: list[AudioChunk] = []
 
     async def listen() -> None:
@@ -208,14 +208,14 @@ async def test_tts_dropped_mid_stream_raises_a_retryable_error_after_some_audio(
 async def test_tts_rate_limit_carries_retry_after_ms(
     fake: FakeOpenAIServer, tts: OpenAICompatTTS
 ) -> None:
-    fake.faults.append(Fault(kind="status", status=429, retry_after_ms=250))
+    fake.inject(Fault(status=429, retry_after_ms=250))
     with pytest.raises(ProviderError) as excinfo:
         await speak(tts)
     assert (excinfo.value.status, excinfo.value.retry_after_s) == (429, 0.25)
 
 
 async def test_tts_without_audio_in_time_raises_provider_timeout(fake: FakeOpenAIServer) -> None:
-    fake.faults.append(Fault(kind="slow_first_token", delay_s=3.0))
+    fake.inject(Fault(first_token_delay_s=3.0))
     tts = OpenAICompatTTS(settings(fake, stage="tts", timeout_s=0.4), name="slow")
     try:
         with pytest.raises(ProviderTimeout):
@@ -271,7 +271,7 @@ async def test_elevenlabs_default_voice_and_speed_clamped_to_its_range(
 async def test_elevenlabs_errors_map_like_the_others(
     fake: FakeOpenAIServer, eleven: ElevenLabsTTS, status: int, retryable: bool
 ) -> None:
-    fake.faults.append(Fault(kind="status", status=status, message="quota_exceeded"))
+    fake.inject(Fault(status=status, message="quota_exceeded"))
     with pytest.raises(ProviderError, match="quota_exceeded") as excinfo:
         await speak(eleven)
     assert (excinfo.value.status, excinfo.value.retryable) == (status, retryable)
@@ -280,7 +280,7 @@ async def test_elevenlabs_errors_map_like_the_others(
 async def test_elevenlabs_that_never_answers_raises_provider_timeout(
     fake: FakeOpenAIServer,
 ) -> None:
-    fake.faults.append(Fault(kind="hang"))
+    fake.inject(Fault(hang=True))
     eleven = ElevenLabsTTS(
         ProviderSettings(kind="elevenlabs", stage="tts", base_url=fake.origin, timeout_s=0.4),
         name="eleven",

@@ -110,7 +110,7 @@ async def lines(*items: str) -> AsyncIterator[str]:
 
 
 async def events(*items: str) -> list[tuple[str, str]]:
-    return [tuple(event) async for event in sse_events(lines(*items))]
+    return [(e.event, e.data) async for e in sse_events(lines(*items))]
 
 
 async def test_sse_skips_comments_and_other_fields_and_joins_multiline_data() -> None:
