@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -107,30 +106,6 @@ def tool_calls(deltas: list[ChatDelta]) -> list[ToolCall]:
         call["name"] = delta.tool_name or call["name"]
         call["arguments"] += delta.tool_arguments
     return [ToolCall(**calls[i]) for i in sorted(calls)]
-
-
-async def eventually(predicate: Callable[[], bool], *, timeout_s: float = 5.0) -> None:
-    """Wait until ``predicate()`` holds (the fake server runs in another thread)."""
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
-async def first_delta_then_cancel(stream: AsyncIterator[ChatDelta]) -> ChatDelta:
-    """Consume ``stream`` in a task, cancel that task after the first delta, return the delta."""
-    first: asyncio.Future[ChatDelta] = asyncio.get_running_loop().create_future()
-
-    async def consume() -> None:
-        async for delta in stream:
-            if not first.done():
-                first.set_result(delta)
-
-    task = asyncio.create_task(consume())
-    delta = await first
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    return delta
 
 
 def user_turn(text: str) -> ChatRequest:
