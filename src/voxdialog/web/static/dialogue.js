@@ -10,7 +10,8 @@ export class Dialogue {
    * @param {{transcript: import("./transcript.js").Transcript,
    *          reply: import("./reply-audio.js").ReplyAudio,
    *          send: (event: Object) => void, stats: Object,
-   *          onChange: () => void, onStored: () => void, onFailure: (message: string) => void}} deps
+   *          onChange: () => void, onStored: () => void,
+   *          onFailure: (shown: string, noted: string) => void}} deps
    *   onChange: the status may read differently now; onStored: a turn reached the server's
    *   store (the history list may change); onFailure(shown, noted): a reply failed.
    */
@@ -97,7 +98,8 @@ export class Dialogue {
     for (const itemId of ids) this.settleReplyItem(itemId, response.status);
     if (response.status === "failed") {
       const detail = response.status_details?.error?.message;
-      this.onFailure(detail ? `The reply failed: ${detail}` : "The reply failed.", detail || "The reply failed.");
+      const shown = detail ? `The reply failed: ${detail}` : "The reply failed.";
+      this.onFailure(shown, detail || "The reply failed.");
     }
     this.onStored();
   }
