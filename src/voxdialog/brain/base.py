@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from voxdialog.providers.base import ToolCall, ToolSpec
-from voxdialog.security.principal import Scope as Scope  # re-exported until pipeline/ is migrated
+from voxdialog.security.principal import Scope
 
 
 @dataclass(frozen=True, slots=True)

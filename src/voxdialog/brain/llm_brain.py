@@ -32,6 +32,7 @@ from voxdialog.providers.base import (
     ProviderError,
     ToolCall,
     ToolSpec,
+    close_provider,
 )
 from voxdialog.security.principal import Scope
 from voxdialog.settings import AgentSettings
@@ -195,13 +196,6 @@ class _TurnRecord:
         )
 
 
-async def _close(stream: AsyncIterator[object]) -> None:
-    """Close an async generator now, so an abandoned stream stops generating at once."""
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()
-
-
 class LLMSession:
     """One conversation with the LLM brain; it keeps the fallback brain's session."""
 
@@ -243,7 +237,7 @@ class LLMSession:
                             said_this_round = True
                         collector.add(delta)
                 finally:
-                    await _close(stream)
+                    await close_provider(stream)
                 if not collector:
                     break
                 if final:
@@ -279,7 +273,7 @@ class LLMSession:
                     async for event in events:
                         yield event
                 finally:
-                    await _close(events)
+                    await close_provider(events)
                 return
             if said_this_round or not record.rounds:
                 yield record.say(APOLOGY, opens_round=True)
@@ -362,4 +356,4 @@ class LLMSession:
                     )
                 yield event
         finally:
-            await _close(events)
+            await close_provider(events)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from voxdialog.audio.formats import PIPELINE_RATE
+from voxdialog.clock import Clock
 from voxdialog.observability.metrics import AUDIO_FRAMES_DROPPED, DROP_BUFFER_FULL
-from voxdialog.pipeline.clock import Clock
 from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.events import SessionEvent, TranscriptionPartial
 from voxdialog.pipeline.ids import new_id

@@ -9,8 +9,9 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from voxdialog.brain.base import CommandOutcome, Scope
+from voxdialog.brain.base import CommandOutcome
 from voxdialog.pipeline.conversation import ItemView
+from voxdialog.security.principal import Scope
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 
 from voxdialog.brain.base import BrainSession, BrainTurn, ClientToolCall, CommandOutcome
+from voxdialog.clock import Clock
 from voxdialog.observability.metrics import BARGE_INS, TURNS, observe_stage_timings
 from voxdialog.observability.stages import FirstAudioTimer
-from voxdialog.pipeline.clock import Clock
 from voxdialog.pipeline.conversation import Conversation, Item, ItemView
 from voxdialog.pipeline.events import (
     FunctionCallAdded,

@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from voxdialog.brain.base import BrainSession, HistoryMessage
+from voxdialog.clock import Clock, MonotonicClock
 from voxdialog.observability.metrics import observe_stage_timings
-from voxdialog.pipeline.clock import Clock, MonotonicClock
 from voxdialog.pipeline.config import ResponseOptions, SessionConfig, brain_turn
 from voxdialog.pipeline.conversation import Conversation, Item
 from voxdialog.pipeline.events import (

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
-from voxdialog.pipeline.clock import Clock
+from voxdialog.clock import Clock
 from voxdialog.pipeline.conversation import Item
 from voxdialog.providers.base import STT, ProviderError, Transcript, stt_busy
 
