@@ -56,13 +56,20 @@ def _known_tools(names: list[str]) -> list[str]:
     return names
 
 
+# "Has a character that is not white space", the same in Python (which strips the value
+# first) and in the ECMA regex dialect JSON Schema uses: Python also strips U+001C-U+001F and
+# U+0085, and ECMA also counts U+FEFF as space, so neither may be the only character.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"
+
 AgentName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=NAME_LENGTH),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, pattern=NOT_BLANK, max_length=NAME_LENGTH
+    ),
     AfterValidator(_agent_name),
 ]
 ProviderName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=64)
+    str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK, max_length=64)
 ]
 ProviderNames = Annotated[
     list[ProviderName],
@@ -84,7 +91,9 @@ ToolNames = Annotated[
 SystemPrompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SYSTEM_PROMPT)]
 Greeting = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=MAX_GREETING),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, pattern=NOT_BLANK, max_length=MAX_GREETING
+    ),
 ]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
 
@@ -119,7 +128,9 @@ class AgentVoice(Strict):
     voice: (
         Annotated[
             str,
-            StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S", max_length=64),
+            StringConstraints(
+                strip_whitespace=True, min_length=1, pattern=NOT_BLANK, max_length=64
+            ),
         ]
         | None
     ) = Field(None, description="TTS voice name; null = the session's voice.")
