@@ -11,6 +11,9 @@ own tests; what every ``LLM`` must do is checked here, once:
   attempt; a refused connection raises ``ProviderUnavailable``;
 - a connection dropped, an error reported or a malformed piece mid-stream raise a retryable
   ``ProviderError`` after the text already streamed;
+- an answer that ends cleanly but unfinished (no finish reason, end event or ``[DONE]``: a proxy
+  cutting it, a provider crashing) is a retryable ``ProviderError``, never an empty answer, so
+  a chain fails over to the next provider;
 - closing the iteration closes the stream on the server.
 
 A chain wraps a failure before the first delta in ``ChainExhausted`` (one provider here);
@@ -311,13 +314,15 @@ async def test_a_refused_connection_raises_provider_unavailable(case: Case) -> N
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault(drop_after=3), Fault(error_after=3)],
-    ids=["dropped", "error-reported"],
+    [Fault(drop_after=3), Fault(error_after=3), Fault(end_after=3)],
+    ids=["dropped", "error-reported", "ended-unfinished"],
 )
 async def test_a_failure_mid_stream_raises_a_retryable_error_after_the_partial_text(
     case: Case, fault: Fault
 ) -> None:
-    case.fake.inject(Fault(drop_after=fault.drop_after, error_after=fault.error_after))
+    case.fake.inject(
+        Fault(drop_after=fault.drop_after, error_after=fault.error_after, end_after=fault.end_after)
+    )
     texts: list[str] = []
     error = await failure(case.llm(), texts)
     assert not isinstance(error, ChainExhausted | ProviderTimeout)  # relayed as it came
@@ -326,6 +331,38 @@ async def test_a_failure_mid_stream_raises_a_retryable_error_after_the_partial_t
     assert partial
     assert REPLY.startswith(partial)
     assert partial != REPLY
+
+
+async def test_an_answer_ending_before_any_content_is_a_retryable_error(case: Case) -> None:
+    # 200, at most a keep-alive comment, then a clean end: no content, finish or [DONE].
+    if isinstance(case.fake, FakeOpenAIServer):
+        case.fake.keepalive_comments = True
+    case.fake.inject(Fault(end_after=0))
+    error = cause(await failure(case.llm()))
+    assert type(error) is ProviderError
+    assert error.retryable
+
+
+async def test_a_chain_fails_over_when_the_first_answer_ends_unfinished(
+    servers: dict[str, FakeServer],
+) -> None:
+    openai = servers["openai"]
+    assert isinstance(openai, FakeOpenAIServer)
+    openai.reset()
+    case = _openai_case(openai)
+    case.script(REPLY)
+    openai.replies.append(ChatReply(text=REPLY))  # the second provider's answer
+    openai.keepalive_comments = True
+    openai.inject(Fault(end_after=0))
+    policy = CallPolicy(attempt_timeout_s=5.0, breaker_failures=1000, min_retry_interval_s=0.0)
+    first, second = case.llm(), case.llm()
+    chain = FallbackLLM([first, second], policy=policy, name="chain")
+    try:
+        deltas = await read_into([], chain)
+    finally:
+        for llm in (first, second):
+            await close_provider(llm)
+    assert "".join(d.text for d in deltas) == REPLY  # the second answered, not "" from the first
 
 
 async def test_a_malformed_stream_raises_a_retryable_provider_error(case: Case) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -69,7 +69,7 @@ def _json_or_none(text: str) -> object:
         return None
 
 
-def _is_stream_chunk(value: object) -> bool:
+def _is_stream_chunk(value: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict) and value.get("type") in _STREAM_CHUNK_TYPES
 
 
@@ -141,15 +141,20 @@ class WebhookLLM:
             return content if value["type"] == "item" and isinstance(content, str) else ""
         return reply_text(value) or ""
 
-    def _line_text(self, line: str) -> str:
+    def _line_text(self, line: str, value: object) -> str:
         if not line.strip():
             return ""
-        value = _json_or_none(line)
         return line if value is None else self._chunk_text(value)
+
+    def _unfinished(self, what: str) -> ProviderError:
+        # A clean end without an answer (a proxy cutting it, a workflow crashing) is a failed
+        # attempt, so a chain asks the next provider instead of speaking an empty reply.
+        return ProviderError(f"{self.info.name}: the answer ended {what}", retryable=True)
 
     async def _texts(self, response: httpx.Response) -> AsyncGenerator[str, None]:
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
         if media == "text/event-stream":
+            said = False
             async for event, data in sse_events(response.aiter_lines()):
                 if data.strip() == "[DONE]":
                     return
@@ -157,14 +162,21 @@ class WebhookLLM:
                 if event == "error":
                     raise self._workflow_error(value, fallback=data or "workflow error")
                 if text := (data if value is None else self._chunk_text(value)):
+                    said = True
                     yield text
+            if not said:
+                raise self._unfinished("before any text or [DONE]")
         elif media in NDJSON_TYPES or media == "application/json" or media.endswith("+json"):
             async for text in self._json_texts(response, lines=media in NDJSON_TYPES):
                 yield text
         else:
+            said = False
             async for text in response.aiter_text():
                 if text:
+                    said = True
                     yield text
+            if not said:
+                raise self._unfinished("before any text")
 
     async def _json_texts(
         self, response: httpx.Response, *, lines: bool
@@ -172,19 +184,29 @@ class WebhookLLM:
         """Texts of a JSON body: one value per line when streamed, else one whole value.
 
         n8n streams its chunks as ``application/json``, so a body whose first line is such a
-        chunk is read line by line whatever its media type says.
+        chunk is read line by line whatever its media type says. n8n ends its stream with an
+        ``end`` chunk: without one the answer was cut short (other line streams have no end
+        marker, so only one that said nothing at all counts as cut).
         """
         mode = "lines" if lines else ""
         whole: list[str] = []
+        n8n = ended = said = False
         async for line in response.aiter_lines():
+            value = _json_or_none(line) if line.strip() else None
             if not mode and line.strip():
-                mode = "lines" if _is_stream_chunk(_json_or_none(line)) else "whole"
+                mode = "lines" if _is_stream_chunk(value) else "whole"
             if mode == "lines":
-                if text := self._line_text(line):
+                if _is_stream_chunk(value):
+                    n8n = True
+                    ended = ended or value.get("type") == "end"
+                if text := self._line_text(line, value):
+                    said = True
                     yield text
             else:
                 whole.append(line)
         if mode == "lines":
+            if not (ended or (said and not n8n)):
+                raise self._unfinished("before its end chunk" if n8n else "before any text")
             return
         payload = _json_or_none("\n".join(whole))
         answer = reply_text(payload)

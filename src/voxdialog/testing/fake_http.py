@@ -3,7 +3,8 @@ start/stop lifecycle, streamed answers that notice the client leaving, and the o
 
 Every fake takes the same ``Fault``s, queued with ``inject``: an HTTP error status (with
 ``Retry-After``), a hang before the first byte, a slow first token or slow pieces, a connection
-dropped after N pieces, an in-stream error or a malformed piece after N pieces. What a "piece"
+dropped after N pieces, an in-stream error or a malformed piece after N pieces, or a body that
+ends cleanly but unfinished after N pieces. What a "piece"
 is and what an error looks like on the wire are the fake's (an OpenAI chunk, an Anthropic
 content delta, 50 ms of speech); how faults are queued, matched and played is shared here.
 
@@ -64,6 +65,9 @@ class Fault:
         drop_after: Drop the connection after this many pieces.
         error_after: Send an in-stream error after this many pieces, then end.
         malformed_after: Send a broken piece after this many pieces (then go on).
+        end_after: End the body cleanly after this many pieces: no finish reason, no end event,
+            no ``[DONE]`` (a proxy or a crashing provider cutting the answer short); 0 sends
+            only what precedes the first piece (an SSE keep-alive comment, if the fake has one).
         path: Only requests whose path contains this; ``None``: any.
         times: How many requests it hits; ``None``: every one until ``clear_faults``.
     """
@@ -79,6 +83,7 @@ class Fault:
     drop_after: int | None = None
     error_after: int | None = None
     malformed_after: int | None = None
+    end_after: int | None = None
     path: str | None = None
     times: int | None = 1
 
@@ -350,8 +355,9 @@ async def play(
 
     Before each content piece: the pause (``first_token_delay_s`` before the first,
     ``chunk_delay_s`` or else ``delay_s`` before the others), then a drop, an ``error`` piece
-    that ends the stream or a ``malformed`` piece, once ``drop_after``, ``error_after`` or
-    ``malformed_after`` content pieces went out.
+    that ends the stream, a ``malformed`` piece or a clean but unfinished end, once
+    ``drop_after``, ``error_after``, ``malformed_after`` or ``end_after`` content pieces went
+    out.
 
     Args:
         pieces: The answer.
@@ -377,6 +383,10 @@ async def play(
                 await asyncio.sleep(pause)
             if sent == fault.drop_after:
                 raise DroppedConnection("injected disconnect")
+            if sent == fault.end_after:
+                if keepalive is not None and sent == 0:
+                    yield keepalive  # the one sign of life before the end
+                return
             if sent == fault.error_after:
                 yield error
                 return

@@ -133,6 +133,8 @@ class ChunkParser:
         self._names_sent: set[int] = set()
         self._calls = 0
         self._last_index: int | None = None
+        #: A finish reason arrived: the answer is whole even if ``[DONE]`` never comes.
+        self.finished = False
 
     def feed(self, data: str) -> list[ChatDelta]:
         """Parse one ``data:`` payload of the stream.
@@ -161,6 +163,8 @@ class ChunkParser:
                 out.extend(self._deltas(delta))
             if choice.get("finish_reason") == "error":  # OpenRouter, after an error object
                 raise ProviderError(f"{self._provider}: generation failed", retryable=True)
+            if choice.get("finish_reason"):
+                self.finished = True
         return out
 
     def completion(self, body: bytes) -> list[ChatDelta]:
@@ -291,7 +295,13 @@ class OpenAICompatLLM:
         self, response: httpx.Response, *, parser: ChunkParser
     ) -> AsyncGenerator[list[ChatDelta], None]:
         """The deltas of each streamed chunk, until ``[DONE]`` (one batch per chunk, so the
-        first-chunk deadline is met by a chunk without content too, but not by a comment)."""
+        first-chunk deadline is met by a chunk without content too, but not by a comment).
+
+        Raises:
+            ProviderError: (retryable) The body ended with neither a finish reason nor
+                ``[DONE]``: a proxy cut it or the server crashed. Taking that for a finished
+                answer would make an empty or half reply out of a failed attempt.
+        """
         if response.headers.get("content-type", "").startswith("application/json"):
             yield parser.completion(await response.aread())
             return
@@ -300,6 +310,10 @@ class OpenAICompatLLM:
                 return
             if event.data:
                 yield parser.feed(event.data)
+        if not parser.finished:
+            raise ProviderError(
+                f"{self.info.name}: stream ended before a finish reason or [DONE]", retryable=True
+            )
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
