@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from voxdialog.brain.base import CommandOutcome
@@ -35,13 +35,18 @@ class MessageRecord:
     item_id: str
     role: str  # "user" | "assistant" | "system"
     text: str
-    status: str = "completed"  # "completed" | "cancelled" | "incomplete" | "failed"
+    status: str = "completed"  # "completed" | "cancelled" | "incomplete" | "failed" | "in_progress"
     audio_ms: float | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
 
 
 class TurnRecorder(Protocol):
-    """Stores sessions, messages and voice commands. Each call commits before returning."""
+    """Stores sessions, messages and voice commands. Each call commits before returning.
+
+    The session acknowledges to its client only what has been stored: every message is
+    recorded before the event that reports it (item added, transcription completed,
+    response done) is sent.
+    """
 
     async def session_started(self, info: SessionInfo) -> None:
         """A session began."""
@@ -102,6 +107,14 @@ class SessionRecords:
             timings=dict(item.timings),
         )
         await self._safely(self._recorder.message(record), session_id)
+
+    async def pending(self, session_id: str, item: ItemView) -> None:
+        """A spoken turn was committed and is being transcribed: store it, text to follow."""
+        await self.message(session_id, replace(item, text="", status="in_progress"))
+
+    async def failed(self, session_id: str, item: ItemView) -> None:
+        """A spoken turn could not be transcribed: its stored row says so."""
+        await self.message(session_id, replace(item, text="", status="failed"))
 
     async def deleted(self, session_id: str, item_id: str) -> None:
         """The client deleted an item."""

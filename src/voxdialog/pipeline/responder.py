@@ -281,7 +281,8 @@ class Responder:
         view = item.snapshot()
         calls = tuple(call.snapshot() for call in response.calls)
         ended = ResponseEnded(response.response_id, view, status, reason, error, calls=calls)
-        return [ended, StoreMessage(view)] if item.text else [ended]
+        # Stored first: the client's response.done acknowledges a committed message.
+        return [StoreMessage(view), ended] if item.text else [ended]
 
 
 def _stage_timings(response: Response) -> dict[str, float]:

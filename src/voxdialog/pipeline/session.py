@@ -219,9 +219,9 @@ class VoiceSession:
         except KeyError:
             return ItemNotFound(str(previous_item_id), param="previous_item_id")
         view = item.snapshot()
-        await self._emit(ItemAdded(view, prev))
         if item.type == "message" and item.text:
             await self._records.message(self.info.session_id, view)
+        await self._emit(ItemAdded(view, prev))
         return None
 
     async def delete_item(self, item_id: str) -> Problem | None:
@@ -229,8 +229,8 @@ class VoiceSession:
         await self._tasks.running.wait()
         if not self.conversation.delete(item_id):
             return ItemNotFound(item_id, param="item_id")
-        await self._emit(ItemDeleted(item_id))
         await self._records.deleted(self.info.session_id, item_id)
+        await self._emit(ItemDeleted(item_id))
         return None
 
     async def truncate(self, item_id: str, audio_end_ms: int) -> Problem | None:
@@ -242,8 +242,8 @@ class VoiceSession:
         if audio_end_ms < 0 or audio_end_ms > item.audio_ms + 1:
             return AudioEndBeyondItem(item_id, audio_end_ms, item.audio_ms)
         await self._route(await self._responder.truncate(item, audio_end_ms))
-        await self._emit(ItemTruncated(item_id, audio_end_ms))
         await self._records.message(self.info.session_id, item.snapshot())
+        await self._emit(ItemTruncated(item_id, audio_end_ms))
         return None
 
     async def create_response(self, options: ResponseOptions | None = None) -> Problem | None:
@@ -292,7 +292,9 @@ class VoiceSession:
             keep=_KEPT_TURNS,
         )
         item.speech_ended_at = speech_ended_at
-        await self._emit(InputCommitted(item.snapshot(), prev))
+        view = item.snapshot()
+        await self._records.pending(self.info.session_id, view)
+        await self._emit(InputCommitted(view, prev))
         self._transcripts[item_id] = self._tasks.spawn(
             self._finish_user_turn(
                 item, speculative, respond, speech=clip if speech is None else speech
@@ -311,14 +313,15 @@ class VoiceSession:
             log.warning(
                 "transcription failed", extra={"session_id": self.info.session_id, "error": str(e)}
             )
+            await self._records.failed(self.info.session_id, item.snapshot())
             await self._emit(TranscriptionFailed(item.id, str(e)))
             return
         finally:
             self._transcripts.pop(item.id, None)
         observe_stage_timings(item.timings)
+        await self._records.message(self.info.session_id, item.snapshot())
         if self.config.transcribe_input:
             await self._emit(TranscriptionCompleted(item.id, text, item.audio_ms / 1000))
-        await self._records.message(self.info.session_id, item.snapshot())
         if respond and text.strip():
             await self.create_response()
 

@@ -87,6 +87,8 @@ async def _openings(
             Message.user_id == scope.user_id,
             Message.role == USER_ROLE,
             func.trim(Message.text) != "",
+            # A turn still being transcribed (or that failed) has no words yet, sealed or not.
+            Message.status.not_in(("in_progress", "failed")),
         )
         .group_by(Message.session_id)
         .subquery()
