@@ -129,13 +129,15 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from voxdialog.app import create_app
+    from voxdialog.observability.access_log import AccessLog
 
     print(
         f"VoxDialog on http://{settings.host}:{settings.port}/ (data in {settings.data_dir})",
         file=sys.stderr,
     )
     uvicorn.run(
-        create_app(settings),
+        # Our access log (secret query values replaced) instead of uvicorn's raw one.
+        AccessLog(create_app(settings)),
         host=settings.host,
         port=settings.port,
         ws_max_size=settings.limits.ws_frame_limit_bytes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from pathlib import Path
 
 from voxdialog.accounts.service import AuthService
@@ -65,6 +66,8 @@ class Runtime:
         self.vad: VAD | None = None
         self.stt: STT | None = None
         self.tts: TTS | None = None
+        # Always None: the key is shown by `_announce_local_key` (terminal only), never logged.
+        # Kept while app.py still reads it.
         self.new_local_key: str | None = None
         self.assembly = ProviderAssembly(self.registry, settings.providers, settings.chain)
         self.llm: LLM | None = None
@@ -152,9 +155,7 @@ class Runtime:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(key + "\n")
-        # The key itself is shown once by the caller (on the console), never logged.
-        self.new_local_key = key
-        log.info("created a local API key", extra={"path": str(path)})
+        _announce_local_key(key, path)
 
     async def _load_context(self, key: str) -> list[HistoryMessage]:
         scope, conversation_id = parse_context_key(key)
@@ -221,3 +222,15 @@ class Runtime:
         if not credential or self.auth is None:
             return None
         return await self.auth.authenticate(credential)
+
+
+def _announce_local_key(key: str, path: Path) -> None:
+    """Show a new local API key once, to a person at a terminal; otherwise say where it is.
+
+    A stderr that is not a terminal is a log (systemd, ``docker logs``, ``2>file``), and a log
+    never holds a credential: then only the 0600 key file has it.
+    """
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\nVoxDialog local API key (also in {path}):\n    {key}\n\n")
+        sys.stderr.flush()
+    log.info("created a local API key; it is in the file named by path", extra={"path": str(path)})

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from voxdialog.observability.redact import redact
+
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 _FIELDS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
@@ -56,10 +58,13 @@ class ContextFieldsFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: ts, level, logger, msg, then every structured field."""
+    """One JSON object a line: ts, level, logger, msg, then every structured field.
+
+    Credentials found anywhere in the line are replaced (`redact`).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        """The record as a JSON line."""
+        """The record as a JSON line, credentials replaced."""
         payload: dict[str, Any] = {
             "ts": round(record.created, 3),
             "level": record.levelname,
@@ -69,7 +74,7 @@ class JsonFormatter(logging.Formatter):
         payload |= {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return redact(json.dumps(payload, default=str))
 
 
 class _TextFormatter(logging.Formatter):
@@ -78,11 +83,15 @@ class _TextFormatter(logging.Formatter):
         fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if fields:
             line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
-        return line
+        # The last step, so the message, its fields and any traceback are all covered.
+        return redact(line)
 
 
 def make_log_handler(stream: TextIO, *, json_lines: bool = False) -> logging.Handler:
-    """A handler writing to ``stream``, as text or JSON lines, with the context fields."""
+    """A handler writing to ``stream``, as text or JSON lines, with the context fields.
+
+    Every line it writes has its credentials replaced (`voxdialog.observability.redact`).
+    """
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter()
@@ -101,3 +110,5 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     # Libraries that narrate every step at INFO: keep their warnings only.
     for noisy in ("alembic", "faster_whisper", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # uvicorn's access lines carry raw query strings; `access_log.AccessLog` writes ours.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

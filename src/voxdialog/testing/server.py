@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 
 from voxdialog.app import create_app
+from voxdialog.observability.access_log import AccessLog
 from voxdialog.settings import Settings
 
 
@@ -35,10 +36,11 @@ class BackgroundServer:
         self.base_url = f"http://127.0.0.1:{settings.port}"
         self.ws_url = f"ws://127.0.0.1:{settings.port}"
         config = uvicorn.Config(
-            create_app(settings),
+            AccessLog(create_app(settings)),  # as `voxdialog serve` runs it
             host="127.0.0.1",
             port=settings.port,
             log_config=None,
+            access_log=False,
             ws_max_size=settings.limits.ws_frame_limit_bytes,
             ws_per_message_deflate=False,
             lifespan="on",
