@@ -185,8 +185,9 @@ class Runtime:
         limits = self.settings.rate_limits
         throttle = LoginThrottle(
             self.limiter,
-            per_account=Limit(limits.login_per_account, limits.window_s),
+            per_pair=Limit(limits.login_per_account, limits.window_s),
             per_ip=Limit(limits.login_per_ip, limits.window_s),
+            per_account=Limit(limits.login_account_ceiling, limits.login_ceiling_window_s),
         )
         return AuthService(
             self.db,

@@ -119,8 +119,20 @@ class RateLimitSettings(BaseModel):
     per_ip: int = Field(600, ge=1, description="Requests per window from one IP address.")
     per_user: int = Field(600, ge=1, description="Requests per window by one user.")
     per_tenant: int = Field(3000, ge=1, description="Requests per window in one tenant.")
-    login_per_account: int = Field(5, ge=1, description="Login attempts per window per account.")
+    login_per_account: int = Field(
+        5, ge=1, description="Login attempts per window per account from one address."
+    )
     login_per_ip: int = Field(20, ge=1, description="Login attempts per window per IP.")
+    login_account_ceiling: int = Field(
+        20,
+        ge=1,
+        le=99,
+        description="Login attempts per account from all addresses but the one it last signed "
+        "in from, per login_ceiling_window_s (NIST 800-63B: under 100 failures).",
+    )
+    login_ceiling_window_s: float = Field(
+        86_400.0, gt=0, description="Window of the per-account login ceiling."
+    )
     register_per_ip: int = Field(10, ge=1, description="Registrations per window per IP.")
     ws_per_user: int = Field(10, ge=1, description="Concurrent Realtime sockets per user.")
 

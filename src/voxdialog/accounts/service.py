@@ -24,6 +24,7 @@ from voxdialog.db.repos.users import (
     create_account,
     find_credentials,
     get_user,
+    note_sign_in_ip,
     set_password_hash,
     user_is_active,
 )
@@ -137,7 +138,10 @@ class AuthService:
 
     async def login(self, *, email: str, password: str, ip: str | None) -> SignedIn:
         """Check a password and sign in; the same answer for unknown users and bad passwords."""
-        decision = await self.throttle.allow(email, ip or "unknown")
+        found = await find_credentials(self.db, email)
+        # The address the owner last signed in from keeps its own budget under attack.
+        trusted_ip = found.last_sign_in_ip if found is not None else None
+        decision = await self.throttle.allow(email, ip or "unknown", trusted_ip=trusted_ip)
         if not decision.allowed:
             await audit.record_audit(self.db, "auth.login", audit.DENIED, ip=ip)
             raise AuthError(
@@ -146,7 +150,6 @@ class AuthService:
                 "Too many sign-in attempts; try again later.",
                 retry_after_s=decision.retry_after_s,
             )
-        found = await find_credentials(self.db, email)
         ok = await self.hasher.verify(found.password_hash if found else None, password)
         if found is None or not ok or found.user.disabled:
             await audit.record_audit(
@@ -158,7 +161,7 @@ class AuthService:
                 ip=ip,
             )
             raise AuthError(401, "invalid_credentials", INVALID_CREDENTIALS)
-        await self.throttle.succeeded(email)
+        await self.throttle.succeeded(email, ip or "unknown")
         if found.password_hash and self.hasher.needs_rehash(found.password_hash):
             await set_password_hash(self.db, found.user.scope, await self.hasher.hash(password))
         return await self._welcome("auth.login", found.user, ip=ip)
@@ -186,6 +189,8 @@ class AuthService:
         await audit.record_audit(
             self.db, action, audit.SUCCESS, tenant_id=user.tenant_id, user_id=user.id, ip=ip
         )
+        if ip is not None:
+            await note_sign_in_ip(self.db, user.scope, ip)
         return SignedIn(user, await self._sign_in(user))
 
     async def refresh(self, refresh_token: str, *, ip: str | None) -> TokenPair:

@@ -130,6 +130,9 @@ class User(Base):
     # Personal preferences (language, STT choice, default agent, ...): validated by the API.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Where the user last signed in: that address keeps its own sign-in budget while others
+    # exhaust the account's ceiling (security/ratelimit.py LoginThrottle).
+    last_sign_in_ip: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiKey(Base):

@@ -263,55 +263,81 @@ def make_rate_limiter(redis_url: str | None) -> RateLimiter:
 
 
 class LoginThrottle:
-    """Brute-force guard for logins: a limit per account and one per client IP.
+    """Brute-force guard for logins: per account and address, per address, per account.
 
-    Every attempt counts against both keys (:meth:`allow`); a successful login forgives its
-    account (:meth:`succeeded`) but not its IP, so one valid account cannot launder an IP
-    that is guessing others. Accounts are keyed by a hash of the case-folded email, so no
-    address reaches Redis; IPv6 clients are grouped by /64, the block one host usually holds.
+    Every attempt counts against its address (any account) and against its account from that
+    address (:meth:`allow`), so failures from one address never use up the budget of the
+    owner's other addresses. All addresses together also share a per-account ceiling (NIST
+    800-63B 5.2.2: well under 100 consecutive failures), except the address the account last
+    signed in from: an attacker elsewhere can exhaust the ceiling but cannot lock the owner out
+    at home. A successful login forgives its account (:meth:`succeeded`) but not its address,
+    so one valid account cannot launder an address that is guessing others. Accounts are keyed
+    by a hash of the case-folded email, so no address reaches Redis; IPv6 clients are grouped
+    by /64, the block one host usually holds.
 
     Args:
         limiter: Where the counts live.
-        per_account: Attempts allowed per account.
-        per_ip: Attempts allowed per client IP (or IPv6 /64).
+        per_pair: Attempts allowed per account from one address.
+        per_ip: Attempts allowed per client address (or IPv6 /64), whatever the account.
+        per_account: Attempts allowed per account from every address but its trusted one.
     """
 
     def __init__(
         self,
         limiter: RateLimiter,
         *,
-        per_account: Limit = Limit(5, 60),
+        per_pair: Limit = Limit(5, 60),
         per_ip: Limit = Limit(20, 60),
+        per_account: Limit = Limit(20, 86_400),
     ) -> None:
         self._limiter = limiter
-        self._per_account = per_account
+        self._per_pair = per_pair
         self._per_ip = per_ip
+        self._per_account = per_account
 
-    async def allow(self, email: str, ip: str) -> Decision:
-        """Count one login attempt; allowed only when both the account and the IP have room.
+    async def allow(self, email: str, ip: str, *, trusted_ip: str | None = None) -> Decision:
+        """Count one login attempt; allowed only when each of its limits has room.
 
-        An IP that is already blocked is refused before its attempt reaches the account, so a
-        blocked attacker cannot keep a victim's account locked.
+        A limit that refuses stops the count there, so a refused attempt uses up nothing
+        further: a blocked address cannot keep draining the account's ceiling.
+
+        Args:
+            email: The account tried.
+            ip: The client address.
+            trusted_ip: The address the account last signed in from (None: unknown account
+                or never signed in); attempts from it skip the account-wide ceiling.
 
         Raises:
             RateLimiterUnavailable: The store is unreachable (login should fail closed).
         """
-        by_ip = await self._limiter.hit(_ip_key(ip), self._per_ip)
-        if not by_ip.allowed:
-            return by_ip
-        by_account = await self._limiter.hit(_account_key(email), self._per_account)
-        if not by_account.allowed:
-            return by_account
-        return Decision(True, min(by_ip.remaining, by_account.remaining), 0.0)
+        address = _ip_key(ip)
+        keys = [(address, self._per_ip), (_pair_key(email, address), self._per_pair)]
+        if trusted_ip is None or _ip_key(trusted_ip) != address:
+            keys.append((_account_key(email), self._per_account))
+        remaining: list[int] = []
+        for key, limit in keys:
+            decision = await self._limiter.hit(key, limit)
+            if not decision.allowed:
+                return decision
+            remaining.append(decision.remaining)
+        return Decision(True, min(remaining), 0.0)
 
-    async def succeeded(self, email: str) -> None:
+    async def succeeded(self, email: str, ip: str) -> None:
         """Forget the failed attempts against this account after a successful login."""
         await self._limiter.reset(_account_key(email))
+        await self._limiter.reset(_pair_key(email, _ip_key(ip)))
+
+
+def _account_digest(email: str) -> str:
+    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]
 
 
 def _account_key(email: str) -> str:
-    digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]
-    return f"login:account:{digest}"
+    return f"login:account:{_account_digest(email)}"
+
+
+def _pair_key(email: str, address_key: str) -> str:
+    return f"login:pair:{_account_digest(email)}:{address_key.removeprefix('login:ip:')}"
 
 
 def _ip_key(ip: str) -> str:

@@ -259,7 +259,9 @@ def test_limits_must_be_positive(count: int, per_s: float) -> None:
         Limit(count, per_s)
 
 
-async def test_login_blocks_an_account_not_its_neighbours(limiter: RateLimiter) -> None:
+async def test_login_blocks_an_account_from_one_address_not_from_others(
+    limiter: RateLimiter,
+) -> None:
     throttle = LoginThrottle(limiter)
     attempts = [await throttle.allow("alice@example.com", "198.51.100.4") for _ in range(5)]
     assert all(d.allowed for d in attempts)
@@ -267,9 +269,25 @@ async def test_login_blocks_an_account_not_its_neighbours(limiter: RateLimiter) 
     blocked = await throttle.allow("Alice@Example.COM", "198.51.100.4")
     assert not blocked.allowed
     assert blocked.retry_after_s > 0
-    # The account stays blocked from anywhere; another account from another IP is fine.
-    assert not (await throttle.allow("alice@example.com", "203.0.113.9")).allowed
+    # Failures from one address do not use up the account's budget at another address.
+    assert (await throttle.allow("alice@example.com", "203.0.113.9")).allowed
     assert (await throttle.allow("bob@example.com", "192.0.2.33")).allowed
+
+
+async def test_an_attacker_cannot_lock_the_owner_out_of_their_own_address(
+    limiter: RateLimiter,
+) -> None:
+    throttle = LoginThrottle(limiter, per_account=Limit(20, 86_400))
+    home = "192.0.2.10"
+    # An attacker spread over many addresses exhausts the account-wide ceiling ...
+    spread = [await throttle.allow("owner@example.com", f"10.1.0.{n}") for n in range(40)]
+    assert sum(d.allowed for d in spread) == 20
+    assert not (await throttle.allow("owner@example.com", "10.2.0.1", trusted_ip=home)).allowed
+    # ... but the address the owner last signed in from keeps its own budget.
+    at_home = [await throttle.allow("owner@example.com", home, trusted_ip=home) for _ in range(6)]
+    assert [d.allowed for d in at_home] == [True] * 5 + [False]
+    await throttle.succeeded("owner@example.com", home)
+    assert (await throttle.allow("owner@example.com", "10.2.0.1", trusted_ip=home)).allowed
 
 
 async def test_login_blocks_an_ip_trying_many_accounts(limiter: RateLimiter) -> None:
@@ -308,21 +326,21 @@ async def test_login_success_forgives_the_account(limiter: RateLimiter) -> None:
     throttle = LoginThrottle(limiter)
     for _ in range(4):
         assert (await throttle.allow("carol@example.com", "198.51.100.4")).allowed
-    await throttle.succeeded("CAROL@example.com")
+    await throttle.succeeded("CAROL@example.com", "198.51.100.4")
     after = [await throttle.allow("carol@example.com", "198.51.100.4") for _ in range(6)]
     assert [d.allowed for d in after] == [True] * 5 + [False]
 
 
-@pytest.mark.parametrize("rotate_ips", [False, True])
+@pytest.mark.parametrize(("rotate_ips", "allowed"), [(False, 5), (True, 20)])
 async def test_100_consecutive_failures_are_mostly_refused(
-    limiter: RateLimiter, rotate_ips: bool
+    limiter: RateLimiter, rotate_ips: bool, allowed: int
 ) -> None:
     throttle = LoginThrottle(limiter)
-    allowed = 0
+    tried = 0
     for n in range(100):
         ip = f"10.0.{n // 250}.{n % 250}" if rotate_ips else "10.0.0.1"
-        allowed += (await throttle.allow("dave@example.com", ip)).allowed
-    assert allowed == 5
+        tried += (await throttle.allow("dave@example.com", ip)).allowed
+    assert tried == allowed  # the default ceiling: 20 a day from all addresses together
 
 
 async def test_login_keys_in_redis_hold_no_email(
@@ -334,5 +352,6 @@ async def test_login_keys_in_redis_hold_no_email(
     assert sorted(keys) == [
         f"{redis_limiter.prefix}login:account:{digest}",
         f"{redis_limiter.prefix}login:ip:198.51.100.4",
+        f"{redis_limiter.prefix}login:pair:{digest}:198.51.100.4",
     ]
     assert not any("erin" in key.casefold() or "example" in key for key in keys)

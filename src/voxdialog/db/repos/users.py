@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voxdialog.db.engine import Database
@@ -48,10 +48,12 @@ class UserRecord:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What a login checks: the user and the stored password hash (None: no password set)."""
+    """What a login checks: the user, the stored password hash (None: no password set) and
+    the address the user last signed in from (None: never)."""
 
     user: UserRecord
     password_hash: str | None
+    last_sign_in_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,19 @@ async def find_credentials(db: Database, email: str) -> Credentials | None:
     """The user registered under ``email`` with its password hash, or None."""
     async with db.sessions() as session:
         row = await session.scalar(select(User).where(User.email == normalize_email(email)))
-        return Credentials(_record(row), row.password_hash) if row is not None else None
+        if row is None:
+            return None
+        return Credentials(_record(row), row.password_hash, row.last_sign_in_ip)
+
+
+async def note_sign_in_ip(db: Database, scope: Scope, ip: str) -> None:
+    """Remember ``ip`` as the address the user of ``scope`` last signed in from."""
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            update(User)
+            .where(User.id == scope.user_id, User.tenant_id == scope.tenant_id)
+            .values(last_sign_in_ip=ip[:64])
+        )
 
 
 async def get_user(db: Database, scope: Scope) -> UserRecord | None:
