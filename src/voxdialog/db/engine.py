@@ -37,6 +37,10 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
+#: Execution option of `Database.reads` sessions (a plain deferred BEGIN on SQLite).
+READ_ONLY = "voxdialog_read_only"
+
+
 def _on_sqlite_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
     # The driver's own transaction handling only emits BEGIN before DML; take it over so
     # SQLAlchemy's "begin" hook below decides (and so the PRAGMAs run outside a transaction).
@@ -50,6 +54,11 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(READ_ONLY):
+        # A read needs no write lock: in WAL mode it sees the last commit and never waits
+        # for a writer, so sign-ins and handshakes do not queue behind the sessions' writes.
+        connection.exec_driver_sql("BEGIN")
+        return
     # IMMEDIATE takes the write lock up front (waiting up to busy_timeout). A deferred
     # transaction that reads and then writes fails at once with SQLITE_BUSY when another
     # connection committed in between, which concurrent voice sessions do all the time.
@@ -103,12 +112,13 @@ def create_engine(url: str) -> AsyncEngine:
 class Database:
     """The engine plus a session factory; one per process.
 
-    Open one short-lived `AsyncSession` per operation (``async with db.sessions() as s``) and
-    never share a session between tasks.
+    Open one short-lived `AsyncSession` per operation (``async with db.sessions() as s``, or
+    ``db.reads()`` for an operation that only reads) and never share a session between tasks.
 
     Attributes:
         engine: The async engine.
         sessions: Factory of `AsyncSession` objects (``expire_on_commit=False``).
+        reads: The same for read-only work.
     """
 
     def __init__(self, url: str) -> None:
@@ -119,6 +129,10 @@ class Database:
         self.cipher: FieldCipher | None = None
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
+        )
+        #: Sessions for reads only: on SQLite they take no write lock (never write in one).
+        self.reads: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
 
     async def ping(self) -> None:

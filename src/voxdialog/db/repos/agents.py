@@ -181,7 +181,7 @@ async def list_agents(
         AgentNotFoundError: ``after`` is not an agent of the tenant.
     """
     query = select(Agent).where(Agent.tenant_id == tenant_id)
-    async with db.sessions() as session:
+    async with db.reads() as session:
         if after is not None:
             cursor = await session.scalar(
                 select(Agent).where(Agent.tenant_id == tenant_id, Agent.id == after)
@@ -219,7 +219,7 @@ async def _find(session: AsyncSession, tenant_id: str, agent_id_or_name: str) ->
 
 async def get_agent(db: Database, tenant_id: str, agent_id_or_name: str) -> AgentRecord | None:
     """The tenant's agent with this id, else with this name (any case); None if neither."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         row = await _find(session, tenant_id, agent_id_or_name)
         return _record(row) if row is not None else None
 

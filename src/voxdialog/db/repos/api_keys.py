@@ -8,7 +8,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from voxdialog.db.engine import Database
 from voxdialog.db.models import NAME_LENGTH, ApiKey, User, utcnow
@@ -20,6 +20,8 @@ KEY_LENGTH = len(KEY_PREFIX) + 40
 DISPLAY_PREFIX_LENGTH = 8
 # Writing on every request would turn each authenticated read into a write.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+#: Keys whose last-used stamp this process is writing now.
+_STAMPING: set[str] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,9 @@ async def verify_api_key(db: Database, key: str) -> Scope | None:
     if len(key) != KEY_LENGTH or not key.startswith(KEY_PREFIX):
         return None
     digest = hash_api_key(key)
-    async with db.sessions() as session, session.begin():
+    # A read that takes no write lock: every handshake checks a key, and it must not queue
+    # behind the sessions' writes. The rare last-used stamp is its own short write.
+    async with db.reads() as session:
         found = (
             await session.execute(
                 select(ApiKey, User.disabled)
@@ -99,15 +103,31 @@ async def verify_api_key(db: Database, key: str) -> Scope | None:
                 .where(ApiKey.key_hash == digest)
             )
         ).first()
-        if found is None:
-            return None
-        row, disabled = found
-        if not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None or disabled:
-            return None
-        now = utcnow()
-        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-            row.last_used_at = now
-        return Scope(tenant_id=row.tenant_id, user_id=row.user_id)
+    if found is None:
+        return None
+    row, disabled = found
+    if not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None or disabled:
+        return None
+    await _note_use(db, row.id, row.last_used_at)
+    return Scope(tenant_id=row.tenant_id, user_id=row.user_id)
+
+
+async def _note_use(db: Database, key_id: str, last_used_at: dt.datetime | None) -> None:
+    """Stamp ``last_used_at`` at most once a minute per key. A burst of handshakes with one key
+    all read the old stamp; only the first of them writes while its write is in flight."""
+    now = utcnow()
+    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
+        return
+    if key_id in _STAMPING:
+        return
+    _STAMPING.add(key_id)
+    try:
+        async with db.sessions() as session, session.begin():
+            await session.execute(
+                update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+            )
+    finally:
+        _STAMPING.discard(key_id)
 
 
 async def revoke_api_key(db: Database, scope: Scope, key_id: str) -> bool:

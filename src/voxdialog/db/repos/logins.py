@@ -128,7 +128,7 @@ async def revoke_login(db: Database, scope: Scope, login_session_id: str, reason
 
 async def login_role(db: Database, login_session_id: str, scope: Scope) -> str | None:
     """The user's current role if the sign-in is unrevoked, unexpired and the user enabled."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         found = (
             await session.execute(
                 select(LoginSession.revoked_at, LoginSession.expires_at, User.disabled, User.role)

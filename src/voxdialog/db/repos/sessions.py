@@ -353,21 +353,21 @@ async def close_stale_sessions(db: Database) -> int:
 
 async def get_session(db: Database, scope: Scope, session_id: str) -> StoredSession | None:
     """One session of the scope, or None."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         row = await session.scalar(owned_session(scope, session_id))
     return stored_session(row) if row is not None else None
 
 
 async def list_sessions(db: Database, scope: Scope, *, limit: int = 50) -> list[StoredSession]:
     """The scope's sessions, newest first."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         rows = await session.scalars(sessions_newest_first(scope).limit(limit))
         return [stored_session(row) for row in rows]
 
 
 async def list_messages(db: Database, scope: Scope, session_id: str) -> list[StoredMessage]:
     """The messages of one of the scope's sessions, in conversation order."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         rows = await session.scalars(
             select(Message)
             .where(

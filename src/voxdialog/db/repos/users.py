@@ -210,7 +210,7 @@ async def put_settings(
 
 async def user_is_active(db: Database, scope: Scope) -> tuple[bool, str]:
     """Whether the user exists in its tenant and is enabled; with its current role."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         found = (
             await session.execute(
                 select(User.disabled, User.role).where(
