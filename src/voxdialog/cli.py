@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             case "migrate":
                 from voxdialog.db.migrate import migrate
+                from voxdialog.security.files import private_dir
 
-                settings.data_dir.mkdir(parents=True, exist_ok=True)
+                private_dir(settings.data_dir)
                 asyncio.run(migrate(settings.effective_database_url))
                 print("database is up to date")
                 return 0

@@ -30,6 +30,7 @@ from voxdialog.providers.assembly import ProviderAssembly
 from voxdialog.providers.base import LLM, STT, TTS, VAD, warm_up
 from voxdialog.providers.registry import ProviderRegistry, default_registry
 from voxdialog.security.crypto import FieldCipher, parse_keyring
+from voxdialog.security.files import private_dir
 from voxdialog.security.jwt import JwtService, key_from_setting, load_or_create_key
 from voxdialog.security.passwords import PasswordHasher
 from voxdialog.security.principal import ADMIN, Principal, Scope
@@ -78,7 +79,7 @@ class Runtime:
     async def start(self, *, load_models: bool = True) -> None:
         """Migrate the database, bootstrap access, load the models."""
         data_dir = self.settings.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)  # database, keys and audio: other local users keep out
         await migrate(self.settings.effective_database_url)
         await close_stale_sessions(self.db)
         admin = await ensure_local_admin(self.db)

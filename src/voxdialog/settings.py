@@ -249,6 +249,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level.")
     log_json: bool = Field(False, description="Log one JSON object per line.")
     auth_required: bool = Field(True, description="Require a bearer key on the API.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a Prometheus scraper sends to GET /metrics (besides that, "
+        "only an operator's API key or access token is accepted there).",
+    )
     redis_url: str | None = Field(
         None, description="Redis for rate limits and tickets shared by several processes."
     )

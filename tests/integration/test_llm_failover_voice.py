@@ -230,7 +230,8 @@ async def test_failovers_are_visible_in_metrics(
     backup.replies.append(ChatReply(text=BACKUP_WORDS))
     await voice_turn(server, "Tell me something nice.")
     async with httpx.AsyncClient(base_url=server.base_url) as http:
-        text = (await http.get("/metrics")).text
+        auth = {"Authorization": f"Bearer {server.api_key}"}  # the operator's key
+        text = (await http.get("/metrics", headers=auth)).text
     failovers = [
         line
         for line in text.splitlines()

@@ -39,7 +39,9 @@ VOICE_SESSION = {
 async def scrape(server: LiveServer) -> dict[str, float]:
     """Every unlabelled sample of ``/metrics`` (and labelled ones as ``name{k=v}``)."""
     async with httpx.AsyncClient(base_url=server.base_url) as http:
-        response = await http.get("/metrics")
+        # The local admin's key: an operator may read the process-wide figures.
+        auth = {"Authorization": f"Bearer {server.api_key}"}
+        response = await http.get("/metrics", headers=auth)
     response.raise_for_status()
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(response.text):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from voxdialog.security.crypto import FieldCipher
+from voxdialog.security.files import private_file, tighten_if_present
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -83,7 +84,8 @@ def _create_server_engine(url: URL) -> AsyncEngine:
 def create_engine(url: str) -> AsyncEngine:
     """Create an async engine for ``url``.
 
-    For SQLite the parent directory is created and every new connection gets WAL journaling,
+    For SQLite the file and its directory are created owner-only (0600, 0700; existing ones
+    of ours are tightened) and every new connection gets WAL journaling,
     ``synchronous=NORMAL``, foreign keys and a 5 s busy timeout; transactions begin
     ``IMMEDIATE`` so concurrent writers queue instead of failing.
 
@@ -102,7 +104,10 @@ def create_engine(url: str) -> AsyncEngine:
         return _create_server_engine(parsed)
     path = _sqlite_file(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only before SQLite opens it: its -wal and -shm files copy the file's mode.
+        private_file(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten_if_present(path.with_name(path.name + suffix))
     engine = _create_async_engine(url)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)

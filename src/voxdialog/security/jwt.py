@@ -20,6 +20,8 @@ from typing import Any
 
 import jwt
 
+from voxdialog.security.files import private_dir
+
 ACCESS = "access"
 REFRESH = "refresh"
 WS_TICKET = "ws-ticket"
@@ -310,7 +312,7 @@ def load_or_create_key(path: Path) -> bytes:
 
 
 def _create_key_file(path: Path) -> bytes | None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_bytes(_KEY_FILE_BYTES)
     scratch = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

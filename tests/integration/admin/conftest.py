@@ -10,11 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tests.integration.conftest import LiveServer, serving
 from voxdialog.settings import AuthSettings, RateLimitSettings, Settings
 from voxdialog.testing.seed import bearer
 from voxdialog.testing.server import free_port
+
+#: What a Prometheus scraper of the admin test server sends to ``/metrics``.
+METRICS_TOKEN = "scrape-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="package")
@@ -28,6 +32,7 @@ def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
         port=free_port(),
         auth=AuthSettings(session_check_s=1.0),
         rate_limits=RateLimitSettings(login_per_ip=1000, register_per_ip=1000, per_ip=100_000),
+        metrics_token=SecretStr(METRICS_TOKEN),
     )
     with serving(settings) as server:
         yield server

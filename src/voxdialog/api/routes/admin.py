@@ -4,10 +4,11 @@ Admins only (others get 403). A tenant admin sees its own tenant; a user of anot
 answered 404, never 403, so ids cannot be probed. An operator (admin of the bootstrap tenant)
 sees every tenant and may narrow lists with ``?tenant_id=``.
 
-Metrics and provider health are process-wide and hold no tenant data (the same numbers as the
-public ``/metrics`` and ``/readyz``), so every admin sees them. Warnings from the process log
-name no tenant, so ``/errors`` shows them to operators only; tenant admins get the failed and
-refused actions of their own tenant from the audit log.
+Metrics count every tenant's turns and sessions, so their process-wide figures are for
+operators (as ``/metrics``); a tenant admin sees its own tenant's open sessions. Provider
+health is process-wide and holds no tenant data (as ``/readyz``), so every admin sees it.
+Warnings from the process log name no tenant, so ``/errors`` shows them to operators only;
+tenant admins get the failed and refused actions of their own tenant from the audit log.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from voxdialog.accounts.service import AuthService
 from voxdialog.api.admin_schemas import (
     AdminUserIn,
     AdminUserPatch,
+    AudioFramesOut,
     AuditOut,
     ErrorOut,
+    EventLoopLagOut,
     LiveSessionOut,
     MetricsOut,
     ProvidersOut,
@@ -286,9 +289,24 @@ async def live_sessions(
 
 
 @router.get("/metrics")
-async def metrics(principal: AdminDep) -> MetricsOut:
-    """Per-stage latency p50/p95, turns, barge-ins, sessions, loop lag and audio frames."""
-    return MetricsOut.model_validate(metrics_snapshot())
+async def metrics(principal: AdminDep, runtime: RuntimeDep) -> MetricsOut:
+    """Per-stage latency p50/p95, turns, barge-ins, sessions, loop lag and audio frames.
+
+    The counters are process-wide (every tenant's turns and sessions), so only an operator
+    sees them; a tenant admin gets its own tenant's open sessions and empty process figures.
+    """
+    snapshot = MetricsOut.model_validate(metrics_snapshot())
+    if principal.operator:
+        return snapshot
+    own = len(runtime.sessions.visible_to(principal.scope.tenant_id))
+    return MetricsOut(
+        stages=[],
+        turns={},
+        barge_ins=0,
+        active_sessions=own,
+        event_loop=EventLoopLagOut(last_ms=0.0, p95_ms=None, samples=0),
+        audio_frames=AudioFramesOut(received=0, sent=0, dropped={}),
+    )
 
 
 @router.get("/providers")

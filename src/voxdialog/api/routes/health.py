@@ -1,15 +1,17 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics (for operators and the metrics token)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from voxdialog.api.deps import RuntimeDep
+from voxdialog.api.deps import RuntimeDep, bearer
+from voxdialog.api.errors import ApiError
 from voxdialog.observability.snapshot import providers_snapshot
 from voxdialog.runtime import Runtime
 from voxdialog.security.ratelimit import RateLimiterUnavailable
@@ -23,10 +25,39 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", response_model=None)
-async def metrics() -> Response:
-    """Prometheus text format."""
+@router.get(
+    "/metrics",
+    response_model=None,
+    responses={401: {"description": "No credential"}, 403: {"description": "Not an operator"}},
+)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Prometheus text format, for the configured metrics token or an operator's credential.
+
+    The figures are process-wide (every tenant's sessions and turns), so neither the public
+    nor a tenant admin may read them; a proxy on the same host makes "loopback only" no guard.
+    """
+    await _check_scraper(bearer(request), runtime)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _check_scraper(credential: str | None, runtime: Runtime) -> None:
+    token = runtime.settings.metrics_token
+    if (
+        credential is not None
+        and token is not None
+        and hmac.compare_digest(credential.encode(), token.get_secret_value().encode())
+    ):
+        return
+    principal = await runtime.authenticate(credential)
+    if principal is None:
+        raise ApiError(
+            401,
+            "Send the metrics token or an operator's API key as a bearer credential.",
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not (principal.is_admin and principal.operator):
+        raise ApiError(403, "Metrics are for the server's operators.", code="forbidden")
 
 
 @router.get("/readyz", response_model=None)
