@@ -24,7 +24,7 @@ from voxdialog.pipeline.problems import CommitTooShort
 from voxdialog.pipeline.transcriber import Attempt, Transcriber
 from voxdialog.pipeline.turns import SilenceBegan, SpeechResumed, TurnDetector, TurnEnded
 from voxdialog.pipeline.turns import SpeechStarted as TurnSpeechStarted
-from voxdialog.providers.base import ProviderError, VADStream
+from voxdialog.providers.base import ProviderError, STTPriority, VADStream
 
 T = TypeVar("T")
 BYTES_PER_MS = PIPELINE_RATE * 2 // 1000
@@ -233,7 +233,8 @@ class Listener:
         if not self._config.speculative_stt:
             return
         self._drop_speculation()
-        task = self._spawn(self._transcriber.attempt(clip), turn_id=self._item_id)
+        attempt = self._transcriber.attempt(clip, STTPriority.SPECULATIVE)
+        task = self._spawn(attempt, turn_id=self._item_id)
         self._speculation = (len(clip), task)
 
     def _drop_speculation(self) -> None:
@@ -267,7 +268,7 @@ class Listener:
         self._partial = _Partial(item_id, now, task)
 
     async def _transcribe_partial(self, item_id: str, clip: bytes) -> None:
-        result = await self._transcriber.attempt(clip)
+        result = await self._transcriber.attempt(clip, STTPriority.PARTIAL)
         # Only while that turn is still being spoken: its final transcript comes next anyway.
         if isinstance(result, ProviderError) or self._item_id != item_id or not result.text:
             return

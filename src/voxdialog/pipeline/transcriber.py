@@ -12,7 +12,7 @@ from collections.abc import Callable
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
 from voxdialog.clock import Clock
 from voxdialog.pipeline.conversation import Item
-from voxdialog.providers.base import STT, ProviderError, Transcript, stt_busy
+from voxdialog.providers.base import STT, ProviderError, STTPriority, Transcript, stt_busy
 
 Attempt = asyncio.Task[Transcript | ProviderError]
 """A transcription under way that never raises: its error is its result."""
@@ -37,16 +37,19 @@ class Transcriber:
         """Whether the speech model is transcribing something now (optional partials wait)."""
         return stt_busy(self.stt)
 
-    async def transcribe(self, clip: bytes) -> Transcript:
+    async def transcribe(self, clip: bytes, priority: STTPriority = STTPriority.LIVE) -> Transcript:
         """The clip's transcript. Raises ``ProviderError``."""
         return await self.stt.transcribe(
-            AudioChunk(clip, PIPELINE_RATE), language=self.language, prompt=self.prompt
+            AudioChunk(clip, PIPELINE_RATE),
+            language=self.language,
+            prompt=self.prompt,
+            priority=priority,
         )
 
-    async def attempt(self, clip: bytes) -> Transcript | ProviderError:
+    async def attempt(self, clip: bytes, priority: STTPriority) -> Transcript | ProviderError:
         """Like ``transcribe`` but never raises: speculative work must not fail its task group."""
         try:
-            return await self.transcribe(clip)
+            return await self.transcribe(clip, priority)
         except ProviderError as e:
             return e
         except Exception as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
 from voxdialog.audio.formats import AudioChunk
@@ -130,6 +131,21 @@ class Transcript:
     segments: tuple[TranscriptSegment, ...] = ()
 
 
+class STTPriority(IntEnum):
+    """Who waits for a transcript, most urgent first.
+
+    A local model has few slots; when they are taken, the most urgent waiter goes next: a
+    person waiting for an answer before a guess made while they paused, that before a partial
+    transcript, and all of them before an uploaded file (which is transcribed in pieces, so
+    it never holds a live turn up for long). Remote providers may ignore it.
+    """
+
+    LIVE = 0
+    SPECULATIVE = 1
+    PARTIAL = 2
+    UPLOAD = 3
+
+
 class STT(Protocol):
     """Speech to text."""
 
@@ -142,6 +158,7 @@ class STT(Protocol):
         language: str | None = None,
         prompt: str | None = None,
         word_timestamps: bool = False,
+        priority: STTPriority = STTPriority.LIVE,
     ) -> Transcript:
         """Transcribe a whole clip. Raises ``ProviderError`` on failure."""
         ...

@@ -13,6 +13,7 @@ from voxdialog.providers.base import (
     ChatDelta,
     ChatRequest,
     ProviderInfo,
+    STTPriority,
     Transcript,
     stt_busy,
     warm_up,
@@ -147,10 +148,15 @@ class LanguageRoutedSTT:
         language: str | None = None,
         prompt: str | None = None,
         word_timestamps: bool = False,
+        priority: STTPriority = STTPriority.LIVE,
     ) -> Transcript:
         """Transcribe with the chain for ``language``."""
         return await self.pick(language).transcribe(
-            clip, language=language, prompt=prompt, word_timestamps=word_timestamps
+            clip,
+            language=language,
+            prompt=prompt,
+            word_timestamps=word_timestamps,
+            priority=priority,
         )
 
 

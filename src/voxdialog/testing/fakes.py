@@ -12,6 +12,7 @@ from voxdialog.audio.formats import PIPELINE_RATE, SAMPLE_WIDTH, AudioChunk
 from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
+    STTPriority,
     Transcript,
     TranscriptSegment,
     VoiceSettings,
@@ -116,6 +117,7 @@ class FakeSTT:
         language: str | None = None,
         prompt: str | None = None,
         word_timestamps: bool = False,
+        priority: STTPriority = STTPriority.LIVE,
     ) -> Transcript:
         """Record ``clip``, wait ``delay_s``, then fail or return the next scripted text.
 

@@ -16,6 +16,7 @@ from voxdialog.providers.base import (
     ChatDelta,
     ChatMessage,
     ChatRequest,
+    STTPriority,
     Transcript,
     VoiceSettings,
     stt_busy,
@@ -73,6 +74,7 @@ class FallbackSTT(ProviderChain[STT]):
         language: str | None = None,
         prompt: str | None = None,
         word_timestamps: bool = False,
+        priority: STTPriority = STTPriority.LIVE,
     ) -> Transcript:
         """Transcribe ``clip`` with the first provider that answers in time.
 
@@ -81,7 +83,11 @@ class FallbackSTT(ProviderChain[STT]):
         """
         _, transcript = await self._call(
             lambda stt: stt.transcribe(
-                clip, language=language, prompt=prompt, word_timestamps=word_timestamps
+                clip,
+                language=language,
+                prompt=prompt,
+                word_timestamps=word_timestamps,
+                priority=priority,
             )
         )
         return transcript

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,14 +20,19 @@ from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
     ProviderUnavailable,
+    STTPriority,
     Transcript,
     TranscriptSegment,
     TranscriptWord,
 )
+from voxdialog.providers.local.pieces import split_at_pauses
+from voxdialog.providers.local.slots import PrioritySlots
 from voxdialog.providers.local.whisper_window import ShortWindow
 
 #: Clips shorter than this hold no word; Whisper would only invent one.
 MIN_CLIP_S = 0.1
+#: Longer clips are transcribed in pieces of at most this many seconds (one model window).
+PIECE_S = 30.0
 
 # Whisper's own silence test: a segment it thinks is probably not speech AND that it decoded
 # with low confidence is, on near-silence, almost always an invented "Thank you." or "you".
@@ -97,7 +103,7 @@ class WhisperSTT:
         self._max_concurrency = max_concurrency
         # asyncio primitives bind to the loop that first waits on them; keep one per loop so the
         # provider survives being shared across loops (tests, a CLI calling asyncio.run twice).
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PrioritySlots] = (
             weakref.WeakKeyDictionary()
         )
         model_name = "tiny.en" if model_dir is None else path.name
@@ -113,7 +119,7 @@ class WhisperSTT:
             gate = self._gates.get(asyncio.get_running_loop())
         except RuntimeError:
             return False
-        return gate is not None and gate.locked()
+        return gate is not None and gate.locked
 
     async def transcribe(
         self,
@@ -122,14 +128,19 @@ class WhisperSTT:
         language: str | None = None,
         prompt: str | None = None,
         word_timestamps: bool = False,
+        priority: STTPriority = STTPriority.LIVE,
     ) -> Transcript:
         """Transcribe a whole clip.
+
+        A clip longer than ``PIECE_S`` is transcribed in pieces cut at pauses, each taking a
+        slot of its own: between two pieces, a more urgent transcription goes first.
 
         Args:
             clip: an ``AudioChunk`` at any rate (resampled to 16 kHz here).
             language: ISO-639-1 code; ignored by English-only models.
             prompt: text that biases spelling and style (names, jargon).
             word_timestamps: also time every word (slower).
+            priority: who waits for it; when every slot is taken the most urgent goes next.
 
         Returns:
             The transcript; ``text`` is empty for silence or a clip under 0.1 s.
@@ -138,19 +149,33 @@ class WhisperSTT:
             ProviderError: the model failed (not retryable: the same audio fails again).
         """
         duration_s = clip.samples / clip.sample_rate if clip.sample_rate > 0 else 0.0
+        detected = self._language(language)
         if duration_s < MIN_CLIP_S:
-            return Transcript(text="", language=self._language(language), duration_s=duration_s)
-        request = _Request(
-            clip=clip,
-            language=self._language(language),
-            prompt=prompt or None,
-            word_timestamps=word_timestamps,
+            return Transcript(text="", language=detected, duration_s=duration_s)
+        pieces = [(0.0, clip)]
+        if duration_s > PIECE_S:
+            pieces = await asyncio.to_thread(split_at_pauses, clip, PIECE_S)
+        segments: list[TranscriptSegment] = []
+        for offset_s, piece in pieces:
+            request = _Request(piece, detected, prompt or None, word_timestamps)
+            found, detected = await self._in_slot(request, priority)
+            segments += [_shifted(segment, offset_s) for segment in found]
+        text = "".join(segment.text for segment in segments).strip()
+        if not any(ch.isalnum() for ch in text):
+            text = ""  # a lone "." or "..." from near-silence is not speech
+        return Transcript(
+            text=text, language=detected, duration_s=duration_s, segments=tuple(segments)
         )
+
+    async def _in_slot(
+        self, request: _Request, priority: STTPriority
+    ) -> tuple[list[TranscriptSegment], str | None]:
+        """Run one request in a worker thread once a slot is free for ``priority``."""
         loop = asyncio.get_running_loop()
         gate = self._gates.get(loop)
         if gate is None:
-            gate = self._gates[loop] = asyncio.Semaphore(self._max_concurrency)
-        await gate.acquire()
+            gate = self._gates[loop] = PrioritySlots(self._max_concurrency)
+        await gate.acquire(priority)
         try:
             work = loop.run_in_executor(None, partial(self._run, request))
         except BaseException:
@@ -159,13 +184,7 @@ class WhisperSTT:
         # The thread cannot be interrupted: if our caller is cancelled, the slot stays taken
         # until the thread really finishes, so the concurrency bound holds.
         work.add_done_callback(partial(_release, gate))
-        segments, detected = await asyncio.shield(work)
-        text = "".join(segment.text for segment in segments).strip()
-        if not any(ch.isalnum() for ch in text):
-            text = ""  # a lone "." or "..." from near-silence is not speech
-        return Transcript(
-            text=text, language=detected, duration_s=duration_s, segments=tuple(segments)
-        )
+        return await asyncio.shield(work)
 
     async def warmup(self) -> None:
         """Transcribe one second of silence: the first call pays for allocations."""
@@ -208,10 +227,23 @@ class WhisperSTT:
         return segments, language
 
 
-def _release(gate: asyncio.Semaphore, work: asyncio.Future[Any]) -> None:
+def _release(gate: PrioritySlots, work: asyncio.Future[Any]) -> None:
     gate.release()
     if not work.cancelled():
         work.exception()  # mark it retrieved: an abandoned call must not log "never retrieved"
+
+
+def _shifted(segment: TranscriptSegment, offset_s: float) -> TranscriptSegment:
+    """A piece's segment on the whole clip's time line."""
+    if not offset_s:
+        return segment
+    words = tuple(
+        dataclasses.replace(w, start=w.start + offset_s, end=w.end + offset_s)
+        for w in segment.words
+    )
+    return dataclasses.replace(
+        segment, start=segment.start + offset_s, end=segment.end + offset_s, words=words
+    )
 
 
 def _to_float32_16k(clip: AudioChunk) -> npt.NDArray[np.float32]:

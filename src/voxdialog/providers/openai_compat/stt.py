@@ -10,6 +10,7 @@ from voxdialog.audio.wav import write_wav
 from voxdialog.providers.base import (
     ProviderError,
     ProviderInfo,
+    STTPriority,
     Transcript,
     TranscriptSegment,
     TranscriptWord,
@@ -112,8 +113,10 @@ class OpenAICompatSTT:
         language: str | None = None,
         prompt: str | None = None,
         word_timestamps: bool = False,
+        priority: STTPriority = STTPriority.LIVE,
     ) -> Transcript:
-        """Send ``clip`` as a WAV file and return what the server heard.
+        """Send ``clip`` as a WAV file and return what the server heard (``priority``: the
+        remote server schedules its own work).
 
         Raises:
             ProviderTimeout: No whole answer within ``timeout_s``.
