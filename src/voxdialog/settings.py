@@ -15,6 +15,12 @@ from pydantic_settings import (
 )
 
 
+def _forwarded_allow_ips() -> list[str]:
+    """uvicorn's ``FORWARDED_ALLOW_IPS``: set by an operator who runs the server behind a proxy."""
+    value = os.environ.get("FORWARDED_ALLOW_IPS", "")
+    return [ip.strip() for ip in value.split(",") if ip.strip()]
+
+
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/voxdialog``, else ``~/.local/share/voxdialog``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -68,12 +74,39 @@ class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest upload accepted.")
     max_upload_seconds: float = Field(600.0, ge=1.0, description="Longest decoded upload.")
     max_speech_chars: int = Field(4096, ge=1, description="Longest /v1/audio/speech input.")
-    # OpenAI allows 15 MiB of audio in one append; base64 and JSON add about a third.
+    # OpenAI allows 15 MiB of audio in one append; one event that big stalls every session of
+    # the process while it is parsed. 1 MiB is about 16 s of 24 kHz PCM16 per append.
     ws_max_message_bytes: int = Field(
-        21 * 1024 * 1024, ge=4096, description="Largest Realtime event processed (bigger: error)."
+        1024 * 1024, ge=4096, description="Largest Realtime event processed (bigger: error)."
+    )
+    ws_max_control_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest Realtime event other than an append (bigger: 1009).",
     )
     ws_frame_limit_bytes: int = Field(
-        24 * 1024 * 1024, ge=65536, description="Frames above this close the socket (1009)."
+        2 * 1024 * 1024, ge=65536, description="Frames above this close the socket (1009)."
+    )
+    ws_control_per_min: float = Field(
+        100.0, gt=0, description="Realtime events other than appends, per minute (more: 1008)."
+    )
+    ws_control_burst: int = Field(
+        100, ge=1, description="Control events allowed at once before the per-minute rate applies."
+    )
+    ws_audio_rate: float = Field(
+        2.0, gt=0, description="Seconds of appended audio per second, sustained (more: 1008)."
+    )
+    ws_audio_burst_s: float = Field(
+        30.0, gt=0, description="Seconds of audio appended at once before the rate applies."
+    )
+    ws_outbox_bytes: int = Field(
+        256 * 1024, ge=4096, description="Server events queued for one socket, in bytes."
+    )
+    ws_outbox_audio_s: float = Field(
+        2.0, gt=0, description="Reply audio queued for one socket, in seconds."
+    )
+    ws_stall_close_s: float = Field(
+        10.0, gt=0, description="A client that reads nothing for this long is closed."
     )
     max_sessions: int = Field(100, ge=1, description="Concurrent Realtime sessions per process.")
     max_session_s: float = Field(3600.0, ge=10.0, description="Longest Realtime session.")
@@ -106,6 +139,11 @@ class AuthSettings(BaseModel):
     )
     session_check_s: float = Field(
         30.0, ge=1.0, le=60.0, description="How often live sockets re-check their sign-in."
+    )
+    local_sign_in: bool = Field(
+        True,
+        description="The talk page on localhost signs in as the local admin (off: always "
+        "refused; also refused behind a proxy, see trusted_proxies).",
     )
 
 
@@ -256,6 +294,14 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None, description="Redis for rate limits and tickets shared by several processes."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=_forwarded_allow_ips,
+        description="Reverse proxies in front of the server (addresses; default: uvicorn's "
+        "FORWARDED_ALLOW_IPS if set). Any value turns local sign-in off.",
+    )
+    shutdown_drain_s: float = Field(
+        10.0, ge=0, le=600, description="On SIGTERM, how long replies in progress may finish."
     )
     encryption_key: SecretStr | None = Field(
         None,

@@ -211,7 +211,8 @@ async def test_bad_input_gets_error_events_and_the_session_goes_on(
         await conn.send_raw(json.dumps({"type": "no.such.event", "event_id": "evt_1"}))
         await conn.send_raw(json.dumps({"type": "input_audio_buffer.append", "audio": "%%%"}))
         await conn.send_raw(
-            json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (22 * 1024 * 1024)})
+            # Above the 1 MiB event cap, below the 2 MiB frame limit: refused, session goes on.
+            json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (1536 * 1024)})
         )
         await conn.send_raw(json.dumps({"type": "response.cancel"}))
         await conn.send_raw(json.dumps({"type": "input_audio_buffer.commit"}))
