@@ -346,3 +346,26 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = _created_at()
+
+
+class IdempotencyKey(Base):
+    """A write request made with an ``Idempotency-Key``, and the answer it got.
+
+    ``owner`` is a hash of the credential that made it (keys are per credential); ``status``
+    is None while the first request is still being handled.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("owner", "key"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[str] = _id()
+    owner: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created_at()
