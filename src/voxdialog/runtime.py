@@ -25,7 +25,7 @@ from voxdialog.db.repos.history import parse_context_key, recent_history
 from voxdialog.db.repos.sessions import close_stale_sessions
 from voxdialog.db.repos.tasks import SqlTaskStore
 from voxdialog.live import LiveSessions
-from voxdialog.observability.loop_lag import sample_loop_lag
+from voxdialog.observability.loop_lag import LoopLoad, sample_loop_lag
 from voxdialog.providers.assembly import ProviderAssembly
 from voxdialog.providers.base import LLM, STT, TTS, VAD, warm_up
 from voxdialog.providers.registry import ProviderRegistry, default_registry
@@ -61,6 +61,8 @@ class Runtime:
         self.sessions = LiveSessions(
             settings.limits.max_sessions, per_user_limit=settings.rate_limits.ws_per_user
         )
+        #: How late the event loop runs (smoothed): admission refuses sessions past a limit.
+        self.loop_load = LoopLoad()
         self.local_scope: Scope | None = None
         self.limiter: RateLimiter = make_rate_limiter(settings.redis_url)
         self.auth: AuthService | None = None
@@ -89,7 +91,7 @@ class Runtime:
         await self._ensure_local_key(data_dir / LOCAL_KEY_FILE)
         self.auth = self._auth_service(data_dir)
         self._background.add(asyncio.create_task(self.context.run_cleanup()))
-        self._background.add(asyncio.create_task(sample_loop_lag()))
+        self._background.add(asyncio.create_task(sample_loop_lag(load=self.loop_load)))
         self.auth.operator_tenant_id = admin.scope.tenant_id
         if load_models:
             await self.load_models()

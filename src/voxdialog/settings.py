@@ -109,6 +109,12 @@ class LimitSettings(BaseModel):
         10.0, gt=0, description="A client that reads nothing for this long is closed."
     )
     max_sessions: int = Field(100, ge=1, description="Concurrent Realtime sessions per process.")
+    admission_max_loop_lag_ms: float = Field(
+        250.0,
+        ge=0.0,
+        description="New Realtime sessions are refused (1013) while the event loop lags more "
+        "than this, smoothed over about 2 s (0 = never): the sessions already open stay on time.",
+    )
     max_session_s: float = Field(3600.0, ge=10.0, description="Longest Realtime session.")
     idle_timeout_s: float = Field(
         300.0, ge=5.0, description="A silent session is closed after this."

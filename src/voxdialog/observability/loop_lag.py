@@ -11,7 +11,29 @@ import asyncio
 from voxdialog.observability.metrics import LOOP_LAG, LOOP_LAG_LAST
 
 
-async def sample_loop_lag(interval_s: float = 0.5) -> None:
+class LoopLoad:
+    """The loop's recent lag, smoothed: how near the process is to saturation.
+
+    Every session shares the loop, so a loop that wakes sleepers late delays every session's
+    audio; a new session is refused before that delay grows (``limits.admission_max_loop_lag_ms``).
+
+    Args:
+        smoothing: Weight of the newest sample (0-1]; 0.3 at one sample per 0.5 s remembers
+            about two seconds.
+    """
+
+    def __init__(self, *, smoothing: float = 0.3) -> None:
+        if not 0 < smoothing <= 1:
+            raise ValueError("smoothing must be in (0, 1]")
+        self._smoothing = smoothing
+        self.lag_ms = 0.0
+
+    def record(self, lag_s: float) -> None:
+        """Take one sample of the loop's lag, in seconds."""
+        self.lag_ms += self._smoothing * (lag_s * 1000 - self.lag_ms)
+
+
+async def sample_loop_lag(interval_s: float = 0.5, load: LoopLoad | None = None) -> None:
     """Measure the running loop's lag every ``interval_s`` seconds, until cancelled.
 
     Each sample sleeps ``interval_s`` and records the oversleep in
@@ -21,6 +43,7 @@ async def sample_loop_lag(interval_s: float = 0.5) -> None:
 
     Args:
         interval_s: Time between samples, in seconds.
+        load: Also fed with every sample (admission control reads it).
 
     Raises:
         ValueError: ``interval_s`` is not positive.
@@ -34,3 +57,5 @@ async def sample_loop_lag(interval_s: float = 0.5) -> None:
         lag = max(0.0, loop.time() - asked)
         LOOP_LAG.observe(lag)
         LOOP_LAG_LAST.set(lag)
+        if load is not None:
+            load.record(lag)

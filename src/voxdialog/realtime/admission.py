@@ -87,7 +87,7 @@ async def admit(ws: WebSocket, runtime: Runtime, key: str | None) -> Admission |
     if principal is None:
         message = "Incorrect API key provided." if key else "Missing bearer credential."
         return Refusal("invalid_api_key", message, 3000)
-    if (refused := _shape_refusal(ws)) is not None:
+    if (refused := _shape_refusal(ws) or _capacity_refusal(runtime)) is not None:
         return refused
     try:
         agent = await runtime.agent_for(
@@ -158,6 +158,16 @@ async def _take_over(runtime: Runtime, principal: Principal, session_id: str) ->
         session_id, principal.scope.user_id, timeout_s=_TAKEOVER_S
     ):
         return Refusal("conversation_busy", "This conversation is open elsewhere.", 4009)
+    return None
+
+
+def _capacity_refusal(runtime: Runtime) -> Refusal | None:
+    """Refuse while the loop already runs late: one more session would delay every other."""
+    limit_ms = runtime.settings.limits.admission_max_loop_lag_ms
+    if limit_ms and runtime.loop_load.lag_ms > limit_ms:
+        return Refusal(
+            "server_busy", "The server is at capacity; try again shortly.", 1013, "server_error"
+        )
     return None
 
 
