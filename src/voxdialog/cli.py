@@ -114,7 +114,10 @@ async def _rotate_key(settings: Settings) -> int:
         report = await rotate_content(db)
     finally:
         await db.close()
-    print(f"re-encrypted {report.messages} messages and {report.commands} voice commands")
+    print(
+        f"re-encrypted {report.messages} messages, {report.commands} voice commands"
+        f" and {report.tasks} task titles"
+    )
     return 0
 
 

@@ -23,6 +23,7 @@ from voxdialog.testing.server import BackgroundServer, free_port
 pytestmark = pytest.mark.models
 
 CANARY = "Quixotic marmalade zeppelin"
+TASK_CANARY = "platypus xylophone"
 KEY_ONE = f"k1:{generate_key()}"
 
 
@@ -93,6 +94,17 @@ async def test_canary_text_is_sealed_in_the_database_files_and_logs(
     hits = [p.name for p in _files(data_dir) if CANARY.lower().encode() in p.read_bytes().lower()]
     assert hits == []  # database, WAL and every other file in the data dir
     assert CANARY.lower() not in caplog.text.lower()
+
+
+async def test_a_task_added_by_voice_keeps_its_title_sealed(server: BackgroundServer) -> None:
+    await _talk(server, f"Add a task to feed the {TASK_CANARY}")
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        listed = await http.get("/api/tasks", headers={"Authorization": f"Bearer {server.api_key}"})
+    tasks = listed.json()["data"]
+    assert any(TASK_CANARY in t["title"].casefold() for t in tasks)  # readable through the API
+    data_dir = server.settings.data_dir
+    hits = [p.name for p in _files(data_dir) if TASK_CANARY.encode() in p.read_bytes().lower()]
+    assert hits == []  # the database and its -wal hold the title sealed only
 
 
 def _db(server: BackgroundServer) -> Path:

@@ -1,4 +1,7 @@
-"""Re-encrypt stored conversation content with the current key (``voxdialog rotate-key``)."""
+"""Re-encrypt stored content (messages, voice commands, task titles) with the current key.
+
+What ``voxdialog rotate-key`` runs.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from voxdialog.db.engine import Database
-from voxdialog.db.models import Message, VoiceCommand
+from voxdialog.db.models import Message, Task, VoiceCommand
 from voxdialog.db.sealing import (
     command_context,
     message_context,
     needs_rotation,
     seal,
     seal_json,
+    task_title_context,
     unseal,
     unseal_json,
 )
@@ -27,17 +31,20 @@ class RotationReport:
 
     messages: int
     commands: int
+    tasks: int = 0
 
 
 async def rotate_content(db: Database) -> RotationReport:
-    """Re-encrypt every message and voice command not sealed with the current key.
+    """Re-encrypt every message, voice command and task title not sealed with the current key.
 
     Plain rows (written before a key was set) are sealed too. Each batch commits on its own,
     so a run that stops part-way can simply be run again.
     """
     if db.cipher is None:
         raise ValueError("no encryption key is configured (set VOXDIALOG_ENCRYPTION_KEY)")
-    return RotationReport(await _rotate_messages(db), await _rotate_commands(db))
+    return RotationReport(
+        await _rotate_messages(db), await _rotate_commands(db), await _rotate_tasks(db)
+    )
 
 
 async def _rotate_messages(db: Database) -> int:
@@ -76,6 +83,26 @@ async def _rotate_commands(db: Database) -> int:
             for row in rows:
                 if needs_rotation(db, row.text):
                     _reseal_command(db, row)
+                    done += 1
+        if len(rows) < _BATCH:
+            return done
+        after = rows[-1].id
+
+
+async def _rotate_tasks(db: Database) -> int:
+    done = 0
+    after = ""
+    while True:
+        async with db.sessions() as session, session.begin():
+            rows = list(
+                await session.scalars(
+                    select(Task).where(Task.id > after).order_by(Task.id).limit(_BATCH)
+                )
+            )
+            for row in rows:
+                if needs_rotation(db, row.title):
+                    context = task_title_context(row.id)
+                    row.title = seal(db, unseal(db, row.title, context), context)
                     done += 1
         if len(rows) < _BATCH:
             return done

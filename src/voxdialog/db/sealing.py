@@ -1,4 +1,6 @@
-"""Encryption at rest for conversation content: seal before writing, unseal after reading.
+"""Encryption at rest for what people said and wrote: conversation content and task titles.
+
+Seal before writing, unseal after reading.
 
 The `Database` carries the configured `FieldCipher` (None: content stays plain). Each value is
 bound to its place (table, column and row key) as AES-GCM associated data, so a ciphertext
@@ -30,6 +32,11 @@ def message_context(session_id: str, item_id: str) -> str:
 def command_context(command_id: str, column: str) -> str:
     """Where one column of a voice command lives."""
     return f"voice_commands.{column}:{command_id}"
+
+
+def task_title_context(task_id: str) -> str:
+    """Where a task's title lives."""
+    return f"tasks.title:{task_id}"
 
 
 def seal(db: Database, value: str, context: str) -> str:

@@ -27,6 +27,7 @@ from voxdialog.db.repos.tasks import (
     project_key,
     projects_by_name,
     scoped_project_name,
+    seal_title,
     task_record,
     tasks_of,
 )
@@ -90,10 +91,10 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "").strip()
 
 
-def _task_detail(task: Task, project_name: str | None) -> TaskDetail:
+def _task_detail(db: Database, task: Task, project_name: str | None) -> TaskDetail:
     # The assistant's record of the task, plus the timestamps the app shows.
     return TaskDetail(
-        **asdict(task_record(task, project_name)),
+        **asdict(task_record(db, task, project_name)),
         created_at=task.created_at,
         updated_at=task.updated_at,
         completed_at=task.completed_at,
@@ -107,7 +108,7 @@ async def get_task_detail(db: Database, scope: Scope, task_id: str) -> TaskDetai
     if found is None:
         return None
     task, project_name = found
-    return _task_detail(task, project_name)
+    return _task_detail(db, task, project_name)
 
 
 async def list_task_details(
@@ -137,7 +138,7 @@ async def list_task_details(
     query = query.order_by(Task.done, Task.created_at, Task.id).limit(limit).offset(offset)
     async with db.sessions() as session:
         rows = (await session.execute(query)).all()
-    return [_task_detail(task, name) for task, name in rows]
+    return [_task_detail(db, task, name) for task, name in rows]
 
 
 def _set_done(task: Task, done: bool, now: dt.datetime) -> None:
@@ -149,12 +150,12 @@ def _set_done(task: Task, done: bool, now: dt.datetime) -> None:
     task.done = done
 
 
-def _apply(task: Task, changes: TaskChanges, now: dt.datetime) -> None:
+def _apply(db: Database, task: Task, changes: TaskChanges, now: dt.datetime) -> None:
     if not isinstance(changes.title, _Unset):
         cleaned = clean_text(changes.title)
         if not cleaned:
             raise ValueError("task title must not be empty")
-        task.title = cleaned
+        seal_title(db, task, cleaned)
     if not isinstance(changes.done, _Unset):
         _set_done(task, changes.done, now)
     if not isinstance(changes.due_date, _Unset):
@@ -192,8 +193,8 @@ async def update_task(
             task.project_id if isinstance(changes.project_id, _Unset) else changes.project_id
         )
         project_name = await scoped_project_name(session, scope, project_id)
-        _apply(task, changes, utcnow())
-    return _task_detail(task, project_name)
+        _apply(db, task, changes, utcnow())
+    return _task_detail(db, task, project_name)
 
 
 def _counts_of(scope: Scope) -> Select[str | None, int, int]:

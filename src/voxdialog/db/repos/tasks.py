@@ -13,7 +13,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from voxdialog.brain.tasks import NewTask, Priority, ProjectRecord, TaskRecord
 from voxdialog.db.engine import Database
 from voxdialog.db.errors import UnknownProjectError
-from voxdialog.db.models import NAME_LENGTH, Project, Task, utcnow
+from voxdialog.db.models import NAME_LENGTH, Project, Task, new_id, utcnow
+from voxdialog.db.sealing import seal, task_title_context, unseal
 from voxdialog.security.principal import Scope
 
 
@@ -32,11 +33,20 @@ def _clean(text: str, *, what: str, max_length: int | None = None) -> str:
     return cleaned
 
 
-def task_record(task: Task, project_name: str | None) -> TaskRecord:
-    """The assistant's view of a task row (``project_name``: its project's, if it has one)."""
+def seal_title(db: Database, task: Task, title: str) -> None:
+    """Store ``title`` on ``task`` (whose id is set), sealed when a key is configured."""
+    task.title = seal(db, title, task_title_context(task.id))
+
+
+def task_record(db: Database, task: Task, project_name: str | None) -> TaskRecord:
+    """The assistant's view of a task row (``project_name``: its project's, if it has one).
+
+    Raises:
+        SealedDataError: The stored title does not authenticate (tampered, or no key).
+    """
     return TaskRecord(
         id=task.id,
-        title=task.title,
+        title=unseal(db, task.title, task_title_context(task.id)),
         done=task.done,
         due_date=task.due_date,
         due_time=task.due_time,
@@ -148,10 +158,10 @@ class SqlTaskStore:
             name = await scoped_project_name(session, scope, task.project_id)
             now = utcnow()
             row = Task(
+                id=new_id(),  # known before the insert: the sealed title is bound to it
                 tenant_id=scope.tenant_id,
                 user_id=scope.user_id,
                 project_id=task.project_id,
-                title=title,
                 done=False,
                 due_date=task.due_date,
                 due_time=task.due_time,
@@ -159,8 +169,9 @@ class SqlTaskStore:
                 created_at=now,
                 updated_at=now,
             )
+            seal_title(self._db, row, title)
             session.add(row)
-        return task_record(row, name)
+        return task_record(self._db, row, name)
 
     async def get_task(self, scope: Scope, task_id: str) -> TaskRecord | None:
         """One task of the scope, or None."""
@@ -169,7 +180,7 @@ class SqlTaskStore:
         if found is None:
             return None
         task, name = found
-        return task_record(task, name)
+        return task_record(self._db, task, name)
 
     async def list_tasks(
         self,
@@ -190,7 +201,7 @@ class SqlTaskStore:
         query = query.order_by(Task.done, Task.created_at, Task.id)
         async with self._db.sessions() as session:
             rows = (await session.execute(query)).all()
-        return [task_record(task, name) for task, name in rows]
+        return [task_record(self._db, task, name) for task, name in rows]
 
     async def complete_task(self, scope: Scope, task_id: str) -> TaskRecord | None:
         """Mark done (keeping the first completion time); None if the task is not in scope."""
@@ -204,7 +215,7 @@ class SqlTaskStore:
                 task.completed_at = now
                 task.updated_at = now
             name = await scoped_project_name(session, scope, task.project_id)
-        return task_record(task, name)
+        return task_record(self._db, task, name)
 
     async def delete_task(self, scope: Scope, task_id: str) -> bool:
         """Delete; False if the task is not in scope."""
@@ -229,10 +240,10 @@ class SqlTaskStore:
             task = await session.scalar(owned_task(scope, task_id))
             if task is None:
                 return None
-            task.title = cleaned
+            seal_title(self._db, task, cleaned)
             task.updated_at = utcnow()
             name = await scoped_project_name(session, scope, task.project_id)
-        return task_record(task, name)
+        return task_record(self._db, task, name)
 
     async def create_project(self, scope: Scope, name: str) -> ProjectRecord:
         """Create a project (returns the existing one if the name is taken, case-insensitively).
