@@ -26,6 +26,7 @@ from voxdialog.db.repos.sessions import close_stale_sessions
 from voxdialog.db.repos.tasks import SqlTaskStore
 from voxdialog.live import LiveSessions
 from voxdialog.observability.loop_lag import LoopLoad, sample_loop_lag
+from voxdialog.pipeline.scoring import ThreadedScorer
 from voxdialog.providers.assembly import ProviderAssembly
 from voxdialog.providers.base import LLM, STT, TTS, VAD, warm_up
 from voxdialog.providers.registry import ProviderRegistry, default_registry
@@ -63,6 +64,8 @@ class Runtime:
         )
         #: How late the event loop runs (smoothed): admission refuses sessions past a limit.
         self.loop_load = LoopLoad()
+        #: Runs every Realtime session's VAD off the event loop, a batch of sessions at a time.
+        self.frame_scorer = ThreadedScorer()
         self.local_scope: Scope | None = None
         self.limiter: RateLimiter = make_rate_limiter(settings.redis_url)
         self.auth: AuthService | None = None
@@ -143,6 +146,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        await self.frame_scorer.close()
         if self.agents is not None:
             await self.agents.aclose()
         await self.assembly.aclose()

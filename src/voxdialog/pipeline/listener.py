@@ -21,6 +21,7 @@ from voxdialog.pipeline.events import SessionEvent, TranscriptionPartial
 from voxdialog.pipeline.ids import new_id
 from voxdialog.pipeline.manual import ManualBuffer
 from voxdialog.pipeline.problems import CommitTooShort
+from voxdialog.pipeline.scoring import FrameScorer, InlineScorer
 from voxdialog.pipeline.transcriber import Attempt, Transcriber
 from voxdialog.pipeline.turns import SilenceBegan, SpeechResumed, TurnDetector, TurnEnded
 from voxdialog.pipeline.turns import SpeechStarted as TurnSpeechStarted
@@ -99,6 +100,8 @@ class Listener:
         spawn: Starts speculative and partial transcriptions as session tasks.
         emit: Where partial transcripts go.
         agent_audible: Whether the assistant can be heard now (the cough guard applies then).
+        scorer: Runs the VAD on the frames (``ThreadedScorer``: off the loop, shared by the
+            process's sessions); inline by default.
     """
 
     def __init__(
@@ -111,8 +114,10 @@ class Listener:
         spawn: Spawn,
         emit: Callable[[SessionEvent], Awaitable[None]],
         agent_audible: Callable[[], bool],
+        scorer: FrameScorer | None = None,
     ) -> None:
         self._vad = vad
+        self._scorer = scorer or InlineScorer()
         self._config = config
         self._transcriber = transcriber
         self._clock = clock
@@ -148,17 +153,22 @@ class Listener:
             await self._buffer_for_commit(pcm)
             return
         self._pending += pcm
-        frames = 0
-        while len(self._pending) >= self._frame_bytes:
-            frames += 1
-            if frames % _FRAMES_PER_YIELD == 0:
+        whole = len(self._pending) - len(self._pending) % self._frame_bytes
+        frames = [
+            bytes(self._pending[start : start + self._frame_bytes])
+            for start in range(0, whole, self._frame_bytes)
+        ]
+        del self._pending[:whole]
+        for first in range(0, len(frames), _FRAMES_PER_YIELD):
+            group = frames[first : first + _FRAMES_PER_YIELD]
+            if first:
                 # A large append must not hold the event loop (and every other session) up.
                 await asyncio.sleep(0)
-            frame = bytes(self._pending[: self._frame_bytes])
-            del self._pending[: self._frame_bytes]
-            for heard in self._frame(frame):
-                yield heard
-            self._maybe_partial()
+            scores = await self._scorer.score(self._vad, group)
+            for frame, probability in zip(group, scores, strict=True):
+                for heard in self._frame(frame, probability):
+                    yield heard
+                self._maybe_partial()
 
     def take_commit(self) -> tuple[bytes, bytes] | CommitTooShort:
         """Empty the manual buffer: (the whole clip, its speech with padding), if long enough."""
@@ -192,10 +202,10 @@ class Listener:
             if dropped:
                 AUDIO_FRAMES_DROPPED.labels(DROP_BUFFER_FULL).inc()
 
-    def _frame(self, frame: bytes) -> list[Heard]:
+    def _frame(self, frame: bytes, probability: float) -> list[Heard]:
         detector = self._detector
         detector.agent_audible = self._agent_audible()
-        events = detector.push(frame, self._vad.speech_probability(frame))
+        events = detector.push(frame, probability)
         if detector.speaking:
             # When the last voiced frame arrived: "end of speech" for the latency figures.
             self._last_voiced_at = self._clock.now()

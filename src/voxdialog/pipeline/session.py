@@ -58,6 +58,7 @@ from voxdialog.pipeline.responder import (
     StoreCommand,
     StoreMessage,
 )
+from voxdialog.pipeline.scoring import FrameScorer
 from voxdialog.pipeline.tasks import SessionTasks
 from voxdialog.pipeline.transcriber import Attempt, Transcriber
 from voxdialog.providers.base import STT, TTS, ProviderError, VADStream, tts_for_reply
@@ -93,6 +94,7 @@ class VoiceSession:
         clock: Clock | None = None,
         max_items: int = 200,
         prior: Sequence[HistoryMessage] = (),
+        scorer: FrameScorer | None = None,
     ) -> None:
         self.info = info
         # Context carried over from an earlier connection of the same conversation.
@@ -115,6 +117,7 @@ class VoiceSession:
             spawn=self._tasks.task,
             emit=emit,
             agent_audible=self._responder.audible,
+            scorer=scorer,
         )
         self.apply_config(config)
         self._transcripts: dict[str, asyncio.Task[None]] = {}
