@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class LiveSession:
     last_turn_ms: float | None = None
     #: Set by the connection: asks it to end because the conversation continues elsewhere.
     take_over: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    #: Set by the connection: asks it to say goodbye (the server is shutting down).
+    shut_down: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     #: Set once the session is gone from the registry.
     ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
@@ -60,6 +63,8 @@ class LiveSessions:
     limit: int
     per_user_limit: int = 10
     sessions: dict[str, LiveSession] = field(default_factory=dict)
+    #: The process is shutting down: no new sessions, the open ones finish their replies.
+    draining: bool = False
 
     @property
     def active(self) -> set[str]:
@@ -111,6 +116,25 @@ class LiveSessions:
         except TimeoutError:
             return False
         return True
+
+    async def drain(self, *, timeout_s: float, goodbye_s: float = 5.0) -> None:
+        """Stop admitting, let replies in progress finish (up to ``timeout_s``), then ask every
+        session to say goodbye and wait (up to ``goodbye_s``) until they have left."""
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        # ``state`` is a plain field the connections update: polled, 20 times a second.
+        while loop.time() < deadline and any(  # noqa: ASYNC110
+            s.state != "listening" for s in self.sessions.values()
+        ):
+            await asyncio.sleep(0.05)
+        open_now = list(self.sessions.values())
+        for session in open_now:
+            if session.shut_down is not None:
+                session.shut_down()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(goodbye_s):
+                await asyncio.gather(*(s.ended.wait() for s in open_now))
 
     def visible_to(self, tenant_id: str | None) -> list[LiveSession]:
         """Open sessions of one tenant (every tenant when None), oldest first."""

@@ -68,6 +68,8 @@ class RealtimeConnection:
         self.limits = runtime.settings.limits
         self._taken_over = asyncio.Event()
         admission.live.take_over = self._taken_over.set
+        self._shutting_down = asyncio.Event()
+        admission.live.shut_down = self._shutting_down.set
         # A new conversation opens with the agent's greeting; a resumed one goes on quietly.
         self._greeting_due = admission.kind == "realtime" and not admission.resumed
         self._greeting_due = self._greeting_due and not admission.prior
@@ -112,6 +114,7 @@ class RealtimeConnection:
                 watchers = [
                     tg.create_task(self._watch_access()),
                     tg.create_task(self._watch_takeover()),
+                    tg.create_task(self._watch_shutdown()),
                     tg.create_task(self._greet(after_s=_GREETING_GRACE_S)),
                 ]
                 try:
@@ -181,6 +184,12 @@ class RealtimeConnection:
         await self._end_with(
             "session_taken_over", "This conversation continues on another connection.", 4009
         )
+
+    async def _watch_shutdown(self) -> None:
+        # Asked once the replies in progress are done (LiveSessions.drain): 1001, going away.
+        await self._shutting_down.wait()
+        message = "The server is restarting; reconnect shortly."
+        await self._end_with("server_shutting_down", message, 1001)
 
     async def _end_with(self, code: str, message: str, close_code: int) -> NoReturn:
         """Tell the client why, let the writer deliver it, close the socket, end the session.

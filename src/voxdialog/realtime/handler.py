@@ -12,6 +12,11 @@ from voxdialog.realtime.connection import RealtimeConnection
 from voxdialog.realtime.errors import error_event
 from voxdialog.runtime import Runtime
 
+# While the server drains (SIGTERM): 1013, try again later (on a restarted server).
+_SHUTTING_DOWN = Refusal(
+    "server_shutting_down", "The server is shutting down; try again shortly.", 1013, "server_error"
+)
+
 
 async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
     """Serve one Realtime connection: check origin and credential, bind user and agent."""
@@ -20,6 +25,9 @@ async def realtime_endpoint(ws: WebSocket, runtime: Runtime) -> None:
         await ws.close(code=1008)
         return
     key, subprotocol = credential(ws)
+    if runtime.sessions.draining:
+        await _refuse(ws, subprotocol, _SHUTTING_DOWN)
+        return
     admission = await admit(ws, runtime, key)
     if isinstance(admission, Refusal):
         await _refuse(ws, subprotocol, admission)
