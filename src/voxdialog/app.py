@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from voxdialog import __version__
 from voxdialog.api.errors import document_errors, install_error_handlers
 from voxdialog.api.guard import RequestGuard
+from voxdialog.api.idempotency import Idempotency
 from voxdialog.api.routes import (
     admin,
     agents,
@@ -79,6 +80,9 @@ def create_app(
     app.include_router(conversations.router)
     app.include_router(tasks.router)
     document_errors(app)
+    # Starlette runs the last added first: the drain gate, then the guard (rate limit, body
+    # cap), then idempotency.
+    app.add_middleware(Idempotency)
     app.add_middleware(RequestGuard)
     app.add_middleware(DrainGate, app_state=app.state)
 

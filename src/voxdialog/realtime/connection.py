@@ -378,6 +378,7 @@ def _open_state(
         recorder=runtime.recorder,
         prior=admission.prior,
         max_items=limits.max_conversation_items,
+        scorer=runtime.frame_scorer,
     )
     return RealtimeState(
         session=session,
