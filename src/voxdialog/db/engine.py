@@ -19,7 +19,10 @@ _SQLITE_PRAGMAS = (
     # Durable across application crashes; only a power loss may roll back the last commits.
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
+    # A write waits this long for the lock rather than fail: each message is stored before the
+    # client hears of it, and under load (a busy event loop stretches every transaction) 5 s
+    # queues lost messages.
+    "PRAGMA busy_timeout=20000",
 )
 # A server process runs a few dozen concurrent voice sessions; each store call holds a
 # connection only for one short transaction.
@@ -86,7 +89,7 @@ def create_engine(url: str) -> AsyncEngine:
 
     For SQLite the file and its directory are created owner-only (0600, 0700; existing ones
     of ours are tightened) and every new connection gets WAL journaling,
-    ``synchronous=NORMAL``, foreign keys and a 5 s busy timeout; transactions begin
+    ``synchronous=NORMAL``, foreign keys and a 20 s busy timeout; transactions begin
     ``IMMEDIATE`` so concurrent writers queue instead of failing.
 
     For a database server (PostgreSQL through asyncpg) connections are pooled (10, plus 10

@@ -22,7 +22,7 @@ async def test_sqlite_connections_get_wal_foreign_keys_and_a_busy_timeout(db: Da
         "journal_mode": "wal",
         "synchronous": 1,
         "foreign_keys": 1,
-        "busy_timeout": 5000,
+        "busy_timeout": 20000,
     }
 
 
