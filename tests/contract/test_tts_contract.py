@@ -272,3 +272,16 @@ async def test_fake_tts_fails_first_then_speaks() -> None:
 
     assert excinfo.value.retryable is True
     assert await collect(tts, SENTENCE)
+
+
+@pytest.mark.models
+async def test_piper_says_a_short_line_again_from_memory(piper: PiperTTS) -> None:
+    line = "Done, that is on your list."
+    first = await collect(piper, line)
+    hits = piper.phrases.hits
+    again = await collect(piper, "  Done, that is  on your list. ")  # same words, other spacing
+    assert piper.phrases.hits == hits + 1
+    assert b"".join(c.pcm for c in again) == b"".join(c.pcm for c in first)
+    slower = await collect(piper, line, VoiceSettings(speed=0.8))  # spoken otherwise: not reused
+    assert piper.phrases.hits == hits + 1
+    assert sum(len(c.pcm) for c in slower) > sum(len(c.pcm) for c in first)

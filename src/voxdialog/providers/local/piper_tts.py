@@ -15,6 +15,7 @@ import piper
 
 from voxdialog.audio.formats import AudioChunk
 from voxdialog.providers.base import ProviderError, ProviderInfo, ProviderUnavailable, VoiceSettings
+from voxdialog.providers.local.phrase_cache import MAX_PHRASE_CHARS, PhraseCache
 
 #: OpenAI's voice names. Only one Piper voice ships, so each of them means "the default voice".
 OPENAI_VOICES = frozenset(
@@ -106,6 +107,8 @@ class PiperTTS:
             raise ProviderUnavailable(f"cannot load Piper voice {model}: {e}") from e
         self._length_scale = float(self._voice.config.length_scale)
         self._workers: set[threading.Thread] = set()
+        #: Short lines said before, as audio (the assistant's stock phrases come back at once).
+        self.phrases = PhraseCache()
         self.voice_name = model.name.removesuffix(".onnx")
         self.sample_rate = int(self._voice.config.sample_rate)
         self.info = ProviderInfo(
@@ -134,6 +137,12 @@ class PiperTTS:
         if not pieces:
             return
         config = self._synthesis_config(voice)
+        key = _phrase_key(text, config)
+        if key is not None and (said := self.phrases.get(key)) is not None:
+            for chunk in said:
+                yield chunk
+            return
+        spoken: list[AudioChunk] | None = [] if key is not None else None
         channel = _Channel(loop=asyncio.get_running_loop())
         worker = threading.Thread(
             target=self._produce, args=(pieces, config, channel), name="piper-tts", daemon=True
@@ -148,8 +157,12 @@ class PiperTTS:
                         raise ProviderError(
                             f"Piper synthesis failed: {item.error}", retryable=False
                         ) from item.error
+                    if spoken is not None and key is not None:
+                        self.phrases.put(key, spoken)
                     return
                 channel.slots.release()
+                if spoken is not None:
+                    spoken.append(item)
                 yield item
         finally:
             # Runs on completion, on aclose() and on cancellation alike; the worker notices
@@ -202,6 +215,14 @@ def _join(threads: list[threading.Thread], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _phrase_key(text: str, config: Any) -> tuple[str, float, float] | None:
+    """What identifies a short line's audio: its words and how they are spoken."""
+    words = " ".join(text.split())
+    if len(words) > MAX_PHRASE_CHARS:
+        return None
+    return words, float(config.length_scale), float(config.volume)
 
 
 @dataclass(frozen=True, slots=True)
