@@ -1,4 +1,4 @@
-"""Compressed audio files through FFmpeg (PyAV): decoding uploads and streaming speech out."""
+"""Audio files: uploads decoded (WAV here, allowlisted codecs by FFmpeg), speech encoded."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 from voxdialog.audio.errors import AudioDecodeError, AudioError, AudioTooLarge
 from voxdialog.audio.errors import UnsupportedAudioFormat as _Unsupported
 from voxdialog.audio.formats import PIPELINE_RATE, SAMPLE_WIDTH, AudioChunk
-from voxdialog.audio.resample import Resampler, resample
-from voxdialog.audio.wav import read_wav, wav_header
+from voxdialog.audio.resample import Resampler
+from voxdialog.audio.wav import parse_wav, wav_header, wav_pieces
 
 #: Media type of each output format of ``/v1/audio/speech``.
 CONTENT_TYPES: dict[str, str] = {
@@ -27,6 +27,42 @@ CONTENT_TYPES: dict[str, str] = {
 
 #: Rate of the raw formats, as OpenAI sends them.
 SPEECH_RATE = 24_000
+
+#: The FFmpeg decoders uploads may reach: the codecs of the formats the transcription API
+#: promises (MP3 and MPEG audio, AAC, Opus, Vorbis, FLAC) and plain PCM and G.711 inside
+#: those containers. Everything else FFmpeg could decode (ADPCM, ALAC, AC-3, speech codecs,
+#: video, ...) is refused before it runs: each decoder is attack surface run in-process.
+ALLOWED_DECODERS = frozenset(
+    {
+        "mp3float",
+        "mp3",
+        "mp2float",
+        "mp2",
+        "aac",
+        "aac_fixed",
+        "opus",
+        "libopus",
+        "vorbis",
+        "libvorbis",
+        "flac",
+        "pcm_mulaw",
+        "pcm_alaw",
+        "pcm_u8",
+        "pcm_s8",
+        *(
+            f"pcm_{kind}{end}"
+            for kind in ("s16", "s24", "s32", "f32", "f64")
+            for end in ("le", "be")
+        ),
+    }
+)
+_WHITELIST = ",".join(sorted(ALLOWED_DECODERS))
+# Raw MP3/ADTS and MPEG program streams have no duration field: FFmpeg estimates one from
+# the bit rate, which a variable-rate file can make far off. Those are limited while decoding.
+_GUESSED_DURATION = frozenset({"mp3", "aac", "mpeg"})
+# Encoder delay and padding (MP4's AAC priming, Opus pre-skip) make a stated duration run a
+# little past the samples actually decoded; a file at the limit must not be refused for it.
+_DECLARED_SLACK_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +120,19 @@ def decode_file(
 ) -> AudioChunk:
     """Decode an uploaded audio file to mono PCM16.
 
-    Takes WAV, MP3, FLAC, Ogg (Opus, Vorbis, FLAC), WebM/Matroska, MP4/M4A, ADTS AAC, AIFF
-    and MPEG program streams; the first audio stream is used. Blocking: call it through
+    Takes WAV (PCM, float, μ-law, A-law; read here, never by FFmpeg), MP3, FLAC, Ogg (Opus,
+    Vorbis, FLAC), WebM/Matroska, MP4/M4A, ADTS AAC, AIFF and MPEG program streams; the first
+    audio stream is used. Only the codecs in ``ALLOWED_DECODERS`` are decoded: a container
+    holding any other (ADPCM, ALAC, AC-3, ...) is refused before a packet is decoded. A
+    duration the header states (WAV always; FLAC, Ogg, Matroska, MP4 when they say it) is
+    checked before decoding, and decoding stops as soon as the limit is passed, so memory
+    stays bounded by the limit rather than by the file. Blocking: call it through
     ``asyncio.to_thread``.
 
     Args:
         data: The whole file.
         max_bytes: Largest file accepted; checked before any decoding.
-        max_seconds: Longest audio accepted; decoding stops as soon as it is passed.
+        max_seconds: Longest audio accepted.
         target_rate: Rate of the returned audio.
 
     Returns:
@@ -99,6 +140,7 @@ def decode_file(
 
     Raises:
         AudioTooLarge: The file or its audio is over a limit.
+        UnsupportedAudioFormat: A file we recognise, in an encoding we do not decode.
         AudioDecodeError: The file is empty, not audio, malformed, or holds no samples.
     """
     if len(data) > max_bytes:
@@ -107,30 +149,47 @@ def decode_file(
     if container is None:
         raise AudioDecodeError("unsupported or unrecognised audio file")
     if container == "wav":
-        try:
-            return _decode_wav(data, max_seconds=max_seconds, target_rate=target_rate)
-        except _Unsupported:
-            pass  # e.g. G.711 or ADPCM inside WAV: FFmpeg reads those
+        return _decode_wav(data, max_seconds=max_seconds, target_rate=target_rate)
     return _decode_av(data, container, max_seconds=max_seconds, target_rate=target_rate)
 
 
 def _decode_wav(data: bytes, *, max_seconds: float, target_rate: int) -> AudioChunk:
-    clip = read_wav(data)
-    if clip.duration_ms > max_seconds * 1000:
+    layout = parse_wav(data)
+    if layout.duration_s > max_seconds:
         raise AudioTooLarge(limit=max_seconds, exceeded="seconds")
-    if clip.samples == 0:
+    if layout.frames == 0:
         raise AudioDecodeError("audio file contains no audio")
-    return AudioChunk(resample(clip.pcm, clip.sample_rate, target_rate), target_rate)
+    resampler = Resampler(layout.sample_rate, target_rate)
+    pcm = bytearray()
+    for piece in wav_pieces(data, layout):
+        pcm += resampler.process(piece)
+    pcm += resampler.flush()
+    if not pcm:  # a few frames at a high rate resample to nothing
+        raise AudioDecodeError("audio file contains no audio")
+    return AudioChunk(bytes(pcm), target_rate)
 
 
 def _decode_av(data: bytes, container: str, *, max_seconds: float, target_rate: int) -> AudioChunk:
     limit = int(max_seconds * target_rate) * SAMPLE_WIDTH
     pcm = bytearray()
     try:
-        with av.open(io.BytesIO(data), "r", format=container, metadata_errors="replace") as inp:
+        with av.open(
+            io.BytesIO(data),
+            "r",
+            format=container,
+            # Probing the streams opens their decoders: only ours may be opened, even there.
+            container_options={"codec_whitelist": _WHITELIST},
+            metadata_errors="replace",
+        ) as inp:
             if not inp.streams.audio:
                 raise AudioDecodeError("file has no audio stream")
-            for frame in _mono(_decoded(inp, inp.streams.audio[0]), rate=target_rate):
+            stream = inp.streams.audio[0]
+            if stream.codec_context.name not in ALLOWED_DECODERS:
+                raise _Unsupported(f"unsupported audio codec in {container} file")
+            declared = _declared_seconds(inp, stream, container)
+            if declared is not None and declared > max_seconds + _DECLARED_SLACK_S:
+                raise AudioTooLarge(limit=max_seconds, exceeded="seconds")
+            for frame in _mono(_decoded(inp, stream), rate=target_rate):
                 pcm += frame.to_ndarray().tobytes()
                 if len(pcm) > limit:
                     raise AudioTooLarge(limit=max_seconds, exceeded="seconds")
@@ -143,6 +202,19 @@ def _decode_av(data: bytes, container: str, *, max_seconds: float, target_rate: 
     if not pcm:
         raise AudioDecodeError("audio file contains no audio")
     return AudioChunk(bytes(pcm), target_rate)
+
+
+def _declared_seconds(
+    inp: av.container.InputContainer, stream: av.AudioStream, container: str
+) -> float | None:
+    """The duration the file's header states, or None where FFmpeg would only be guessing."""
+    if container in _GUESSED_DURATION:
+        return None
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if inp.duration is not None:
+        return float(inp.duration) / av.time_base
+    return None
 
 
 def _decoded(inp: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame]:

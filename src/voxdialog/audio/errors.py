@@ -27,9 +27,11 @@ class AudioDecodeError(AudioError):
 
 
 class UnsupportedAudioFormat(AudioDecodeError):
-    """The input is well formed but uses an encoding this particular reader does not handle.
+    """The input is a file we recognise, in an encoding we do not decode.
 
-    ``decode_file`` catches it from the WAV fast path and hands the file to FFmpeg instead.
+    WAV files in anything but PCM, float or G.711, and containers whose audio codec is not on
+    the upload allowlist (ADPCM, ALAC, AC-3, ...), are refused with it before any decoding;
+    the API answers 415.
     """
 
 

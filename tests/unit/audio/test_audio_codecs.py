@@ -159,7 +159,7 @@ def test_stereo_44k_is_mixed_down_to_mono_at_the_target_rate() -> None:
     )
 
 
-def test_a_g711_wav_goes_through_ffmpeg(speech: AudioChunk) -> None:
+def test_a_g711_wav_decodes_to_the_same_audio(speech: AudioChunk) -> None:
     narrow = resample(speech.pcm, 16_000, 8_000)
     codes = ulaw_encode(narrow)
     fmt = struct.pack("<HHIIHH", 7, 1, 8_000, 8_000, 1, 8)

@@ -136,7 +136,8 @@ def test_chunks_before_and_after_the_data_are_skipped() -> None:
     assert read_wav(data) == AudioChunk(pcm, 16_000)
 
 
-@pytest.mark.parametrize("tag", [6, 7, 2, 0x55])
+# G.711 (6 A-law, 7 μ-law) is read: see tests/unit/audio/test_audio_upload_limits.py.
+@pytest.mark.parametrize("tag", [2, 0x11, 0x31, 0x55])  # MS/IMA ADPCM, GSM 6.10, MP3-in-WAV
 def test_other_encodings_are_reported_as_unsupported(tag: int) -> None:
     with pytest.raises(UnsupportedAudioFormat):
         read_wav(riff(fmt_chunk(tag, 1, 8_000, 8), b"\x00" * 100))

@@ -16,8 +16,8 @@ from voxdialog.api.deps import RuntimeDep, ScopeDep
 from voxdialog.api.errors import ApiError
 from voxdialog.api.subtitles import to_srt, to_vtt
 from voxdialog.audio.codecs import CONTENT_TYPES, StreamEncoder, decode_file
-from voxdialog.audio.errors import AudioDecodeError, AudioTooLarge
-from voxdialog.providers.base import ProviderError, Transcript, VoiceSettings
+from voxdialog.audio.errors import AudioError, AudioTooLarge, UnsupportedAudioFormat
+from voxdialog.providers.base import ProviderError, STTPriority, Transcript, VoiceSettings
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
@@ -25,20 +25,53 @@ ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 
 
 async def _read_upload(file: UploadFile, limit: int) -> bytes:
+    # The request guard has already cut the body off at the limit (plus the form's fields);
+    # this holds the file part itself to it.
+    if file.size is not None and file.size > limit:
+        raise _too_big(limit)
     data = bytearray()
     while chunk := await file.read(64 * 1024):
         data += chunk
         if len(data) > limit:
-            raise ApiError(
-                413,
-                f"File is larger than the {limit} byte limit.",
-                code="file_too_large",
-                param="file",
-            )
+            raise _too_big(limit)
     return bytes(data)
 
 
-@router.post("/transcriptions", response_model=None)
+def _too_big(limit: int) -> ApiError:
+    return ApiError(
+        413, f"File is larger than the {limit} byte limit.", code="file_too_large", param="file"
+    )
+
+
+def _refusal(error: AudioError, limit: int) -> ApiError:
+    """The answer for a file that cannot be transcribed (never a 5xx: the fault is the file)."""
+    if isinstance(error, AudioTooLarge):
+        if error.exceeded == "bytes":
+            return _too_big(limit)
+        return ApiError(
+            413, f"Audio is over the limit: {error}", code="audio_too_long", param="file"
+        )
+    if isinstance(error, UnsupportedAudioFormat):
+        return ApiError(
+            415,
+            f"Unsupported audio format: {error}. Send WAV (PCM, float, μ-law or A-law), MP3, "
+            "FLAC, AIFF, Ogg (Opus, Vorbis), WebM, M4A/MP4 (AAC) or MPEG audio.",
+            code="unsupported_audio_format",
+            param="file",
+        )
+    return ApiError(
+        400, f"Could not decode the audio file: {error}", code="invalid_audio", param="file"
+    )
+
+
+@router.post(
+    "/transcriptions",
+    response_model=None,
+    responses={
+        413: {"description": "File or audio over the upload limits"},
+        415: {"description": "Audio format or codec not accepted"},
+    },
+)
 async def transcriptions(
     runtime: RuntimeDep,
     scope: ScopeDep,
@@ -64,18 +97,17 @@ async def transcriptions(
             max_bytes=limits.max_upload_bytes,
             max_seconds=limits.max_upload_seconds,
         )
-    except AudioTooLarge as e:
-        raise ApiError(
-            413, f"Audio is over the limit: {e}", code="audio_too_long", param="file"
-        ) from e
-    except AudioDecodeError as e:
-        raise ApiError(
-            400, f"Could not decode the audio file: {e}", code="invalid_audio", param="file"
-        ) from e
+    except AudioError as e:
+        raise _refusal(e, limits.max_upload_bytes) from e
     words = "word" in (granularities or [])
     try:
+        # Uploads yield to live turns: a long file is transcribed in pieces, the turns first.
         transcript = await stt.transcribe(
-            clip, language=language, prompt=prompt, word_timestamps=words
+            clip,
+            language=language,
+            prompt=prompt,
+            word_timestamps=words,
+            priority=STTPriority.UPLOAD,
         )
     except ProviderError as e:
         raise ApiError(

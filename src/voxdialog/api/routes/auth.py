@@ -42,6 +42,22 @@ router = APIRouter(prefix="/api", tags=["auth"], responses=ERRORS)
 LOOPBACK_HOST_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 #: The audit action of a local sign-in (password sign-ins are ``auth.login``).
 LOCAL_LOGIN = "auth.local_login"
+#: Headers a reverse proxy adds, besides any ``X-Forwarded-*``: a request that carries one came
+#: through a proxy, whatever address it arrives from, and is no page on this machine.
+FORWARDING_HEADERS = frozenset(
+    {
+        "forwarded",
+        "via",
+        "x-real-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "x-original-forwarded-for",
+        "true-client-ip",
+        "client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+    }
+)
 
 
 def _api_error(exc: AuthError) -> ApiError:
@@ -140,10 +156,14 @@ async def local_sign_in(request: Request, runtime: RuntimeDep) -> SignedInOut:
 
     Offline use on localhost needs no sign-up. The request must come from loopback, carry no
     credential, be same-origin, and name a loopback host (another site's page cannot ask, and
-    a DNS-rebinding name that resolves to 127.0.0.1 is not a loopback host name).
+    a DNS-rebinding name that resolves to 127.0.0.1 is not a loopback host name). It must not
+    have come through a reverse proxy (which connects from loopback and may pass on a loopback
+    Host): refused when it carries forwarding headers, arrives over HTTP/1.0 (nginx's default
+    to its upstream), or the server is configured behind a proxy (``trusted_proxies``), and
+    always when ``auth.local_sign_in`` is off.
     """
     ip = client_ip(request)
-    refusal = _local_page_refusal(request)
+    refusal = _local_sign_in_refusal(request, runtime)
     if refusal is None and request.headers.get("authorization") is not None:
         refusal = "credential_given"
     scope = runtime.local_scope
@@ -171,10 +191,15 @@ async def realtime_token(request: Request, runtime: RuntimeDep) -> dict[str, obj
 
     Without a credential only a same-origin page opened on this machine under a loopback host
     name gets one: offline use on localhost needs no sign-up, another site cannot mint
-    tickets through the browser, and neither can a DNS-rebinding name.
+    tickets through the browser, and neither can a DNS-rebinding name. The same rules as
+    ``/api/auth/local`` apply (off behind a proxy or when ``auth.local_sign_in`` is off).
     """
     principal: Principal | None = await runtime.authenticate(bearer(request))
-    if principal is None and bearer(request) is None and _local_page_refusal(request) is None:
+    if (
+        principal is None
+        and bearer(request) is None
+        and _local_sign_in_refusal(request, runtime) is None
+    ):
         principal = runtime.local_principal
     if principal is None:
         raise ApiError(401, "Sign in or use an API key.", code="invalid_api_key")
@@ -189,6 +214,25 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.partition(":")[0]
+
+
+def _local_sign_in_refusal(request: Request, runtime: Runtime) -> str | None:
+    """Why a request may not sign in as the local admin, or None when it may."""
+    settings = runtime.settings
+    if not settings.auth.local_sign_in:
+        return "disabled"
+    if settings.trusted_proxies:
+        return "behind_proxy"
+    if any(_is_forwarding(name) for name in request.headers):
+        return "forwarded"
+    if request.scope.get("http_version") == "1.0":
+        return "http_1_0"  # no browser sends it; nginx does, unless told otherwise
+    return _local_page_refusal(request)
+
+
+def _is_forwarding(name: str) -> bool:
+    name = name.lower()
+    return name in FORWARDING_HEADERS or name.startswith("x-forwarded-")
 
 
 def _local_page_refusal(request: Request) -> str | None:
