@@ -5,7 +5,9 @@ What ``voxdialog rotate-key`` runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 
@@ -23,6 +25,7 @@ from voxdialog.db.sealing import (
 )
 
 _BATCH = 500
+_Row = TypeVar("_Row", Message, VoiceCommand, Task)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,62 +51,49 @@ async def rotate_content(db: Database) -> RotationReport:
 
 
 async def _rotate_messages(db: Database) -> int:
-    done = 0
-    after = ""
-    while True:
-        async with db.sessions() as session, session.begin():
-            rows = list(
-                await session.scalars(
-                    select(Message).where(Message.id > after).order_by(Message.id).limit(_BATCH)
-                )
-            )
-            for row in rows:
-                if needs_rotation(db, row.text):
-                    context = message_context(row.session_id, row.item_id)
-                    row.text = seal(db, unseal(db, row.text, context), context)
-                    done += 1
-        if len(rows) < _BATCH:
-            return done
-        after = rows[-1].id
+    def reseal(row: Message) -> bool:
+        if not needs_rotation(db, row.text):
+            return False
+        context = message_context(row.session_id, row.item_id)
+        row.text = seal(db, unseal(db, row.text, context), context)
+        return True
+
+    return await _rotate(db, Message, reseal)
 
 
 async def _rotate_commands(db: Database) -> int:
-    done = 0
-    after = ""
-    while True:
-        async with db.sessions() as session, session.begin():
-            rows = list(
-                await session.scalars(
-                    select(VoiceCommand)
-                    .where(VoiceCommand.id > after)
-                    .order_by(VoiceCommand.id)
-                    .limit(_BATCH)
-                )
-            )
-            for row in rows:
-                if needs_rotation(db, row.text):
-                    _reseal_command(db, row)
-                    done += 1
-        if len(rows) < _BATCH:
-            return done
-        after = rows[-1].id
+    def reseal(row: VoiceCommand) -> bool:
+        if not needs_rotation(db, row.text):
+            return False
+        _reseal_command(db, row)
+        return True
+
+    return await _rotate(db, VoiceCommand, reseal)
 
 
 async def _rotate_tasks(db: Database) -> int:
+    def reseal(row: Task) -> bool:
+        if not needs_rotation(db, row.title):
+            return False
+        context = task_title_context(row.id)
+        row.title = seal(db, unseal(db, row.title, context), context)
+        return True
+
+    return await _rotate(db, Task, reseal)
+
+
+async def _rotate(db: Database, table: type[_Row], reseal: Callable[[_Row], bool]) -> int:
+    """Walk ``table`` by id in batches, each its own transaction; count the rows resealed."""
     done = 0
     after = ""
     while True:
         async with db.sessions() as session, session.begin():
             rows = list(
                 await session.scalars(
-                    select(Task).where(Task.id > after).order_by(Task.id).limit(_BATCH)
+                    select(table).where(table.id > after).order_by(table.id).limit(_BATCH)
                 )
             )
-            for row in rows:
-                if needs_rotation(db, row.title):
-                    context = task_title_context(row.id)
-                    row.title = seal(db, unseal(db, row.title, context), context)
-                    done += 1
+            done += sum(1 for row in rows if reseal(row))
         if len(rows) < _BATCH:
             return done
         after = rows[-1].id
