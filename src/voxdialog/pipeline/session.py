@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from voxdialog.brain.base import BrainSession, HistoryMessage
@@ -104,7 +105,9 @@ class VoiceSession:
         self._brain = brain
         self._emit = emit
         self._records = SessionRecords(recorder)
-        self._tasks = SessionTasks(info.session_id, on_failure=self._report_failure)
+        self._tasks = SessionTasks(
+            info.session_id, on_failure=partial(emit, TurnFailed("The server hit an error."))
+        )
         self._clock = clock or MonotonicClock()
         self.conversation = Conversation(max_items=max_items)
         self._transcriber = Transcriber(stt, clock=self._clock)
@@ -132,11 +135,16 @@ class VoiceSession:
         finally:
             await self._records.ended(self.info.session_id)
 
-    def _stop_work(self) -> None:
+    async def _stop_work(self) -> None:
         for task in list(self._transcripts.values()):
             task.cancel()
-        self._responder.abandon()
         self._listener.close()
+        # A reply cut by the end of the session is stored as far as it went (incomplete).
+        try:
+            await self._route(await self._responder.cancel("session_ended"))
+        except Exception:
+            log.exception("could not store the reply cut by the end of the session")
+            self._responder.abandon()
 
     def close(self) -> None:
         """Stop the session; ``run()`` returns once its tasks are gone."""
@@ -366,11 +374,6 @@ class VoiceSession:
                     await self._records.command(session_id, user, done)
                 case _:
                     await self._emit(outcome)
-
-    # --- helpers --------------------------------------------------------------------------
-
-    async def _report_failure(self) -> None:
-        await self._emit(TurnFailed("The server hit an error."))
 
 
 def _take_speech_end(user: Item | None) -> float | None:

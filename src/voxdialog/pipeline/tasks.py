@@ -34,14 +34,14 @@ class SessionTasks:
         self.closed = asyncio.Event()
         self.running = asyncio.Event()
 
-    async def own(self, on_close: Callable[[], None]) -> None:
-        """Run the task group until ``close()``; ``on_close`` cancels what must stop."""
+    async def own(self, on_close: Callable[[], Awaitable[None]]) -> None:
+        """Run the task group until ``close()``; ``on_close`` winds down what must stop."""
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.running.set()
                 await self.closed.wait()
-                on_close()
+                await on_close()
         finally:
             self._tg = None
 

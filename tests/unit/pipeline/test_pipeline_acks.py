@@ -16,6 +16,7 @@ from voxdialog.pipeline.events import (
     ItemDeleted,
     ItemTruncated,
     ResponseEnded,
+    ResponseStarted,
     SessionEvent,
     TranscriptionCompleted,
     TranscriptionFailed,
@@ -158,3 +159,30 @@ async def test_a_turn_that_cannot_be_transcribed_is_stored_as_failed_before_it_i
     assert journal.first_stored(user.id, status="failed", text="") < journal.sent(
         user.id, TranscriptionFailed
     )
+
+
+async def test_a_reply_cut_by_the_end_of_the_session_is_stored_as_far_as_it_went() -> None:
+    journal = Journal()
+    voice = VoiceSession(
+        info=SessionInfo("sess_1", Scope("t1", "u1"), "local-voice"),
+        config=SessionConfig(create_response=False),
+        vad=FakeVAD().open_stream(16_000),
+        stt=FakeSTT(),
+        tts=FakeTTS(chunk_ms=100, chunk_delay_s=0.05),
+        brain=Brain(),
+        emit=journal.emit,
+        recorder=journal,
+    )
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(voice.run())
+        assert await voice.create_response() is None
+        await until(journal, ResponseStarted)
+        while not any(e[3] == "ResponseText" for e in journal.entries):
+            await asyncio.sleep(0.01)
+        voice.close()  # e.g. a SIGTERM drain ran out of time
+    reply = voice.conversation.last_message("assistant")
+    assert reply is not None
+    stored = [e for e in journal.entries if e[0] == "stored" and e[1] == reply.id]
+    assert stored
+    assert stored[-1][2] == "incomplete"
+    assert stored[-1][3]  # what had been said is kept
