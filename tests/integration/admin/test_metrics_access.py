@@ -57,9 +57,7 @@ def _metrics(http: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
 async def test_a_tenant_admin_sees_its_own_sessions_not_the_process_figures(
     admin_server: LiveServer, http: httpx.Client, tenants: Tenants, operator: dict[str, str]
 ) -> None:
-    api = AsyncOpenAI(
-        api_key=tenants.admin_b.access_token, base_url=f"{admin_server.base_url}/v1"
-    )
+    api = AsyncOpenAI(api_key=tenants.admin_b.access_token, base_url=f"{admin_server.base_url}/v1")
     async with api, api.realtime.connect(model="local-voice") as conn:
         assert (await conn.recv()).type == "session.created"
         # Tenant B has a session open; tenant A's admin must not learn of it.
