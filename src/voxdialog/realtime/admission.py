@@ -71,13 +71,19 @@ def credential(ws: WebSocket) -> tuple[str | None, str | None]:
 
 
 def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
-    """Non-browser clients send no Origin; a browser's must be this server or allowlisted."""
+    """Non-browser clients send no Origin; a browser's must be this server or allowlisted.
+
+    "This server" is the page's scheme and host: a ``ws://`` socket belongs to ``http://`` pages
+    and a ``wss://`` one to ``https://`` pages, so a page on another scheme with the same host
+    (a sandboxed ``null`` origin, ``ftp://``, plain HTTP against a TLS server) is foreign.
+    """
     origin = ws.headers.get("origin")
     if origin is None:
         return True
     if origin.rstrip("/") in (a.rstrip("/") for a in allowed):
         return True
-    return origin.split("://", 1)[-1].rstrip("/") == ws.headers.get("host", "")
+    page_scheme = "https" if ws.url.scheme == "wss" else "http"
+    return origin.rstrip("/") == f"{page_scheme}://{ws.headers.get('host', '')}"
 
 
 async def admit(ws: WebSocket, runtime: Runtime, key: str | None) -> Admission | Refusal:

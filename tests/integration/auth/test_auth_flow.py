@@ -279,6 +279,29 @@ async def test_a_foreign_origin_is_refused_at_the_handshake(server: LiveServer) 
     assert refused.value.response.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("scheme", "admitted"), [("http", True), ("https", False), ("ftp", False), ("null", False)]
+)
+async def test_a_same_host_origin_counts_only_with_the_sockets_own_scheme(
+    server: LiveServer, scheme: str, admitted: bool
+) -> None:
+    # A page served over another scheme (or a sandboxed one) is another origin, host or not.
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        user = await _register(http)
+        ticket = await _ticket(http, user["access_token"])
+    host = server.base_url.split("://", 1)[1]
+    origin = websockets.Origin(f"{scheme}://{host}")
+    url = f"{server.ws_url}/v1/realtime?ticket={ticket}"
+    if admitted:
+        async with websockets.connect(url, origin=origin) as ws:
+            assert (await _first_event(ws))["type"] == "session.created"
+        return
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(url, origin=origin):
+            pass
+    assert refused.value.response.status_code == 403
+
+
 async def test_logout_closes_the_live_socket_of_that_sign_in(server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         user = await _register(http)
