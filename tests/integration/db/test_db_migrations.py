@@ -132,3 +132,13 @@ async def test_concurrent_migrations_of_an_empty_database_apply_each_revision_on
     head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
     assert [row[0] for row in versions] == [head]
     assert diff == []
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    # migrate() skips Alembic when the database is at this head: the two must never differ.
+    from alembic.script import ScriptDirectory
+
+    from voxdialog.db.migrate import head_revision
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite:///:memory:"))
+    assert [head_revision()] == script.get_heads()
