@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from voxdialog.settings_env import config_file, unknown_variables
 
 
 def _forwarded_allow_ips() -> list[str]:
@@ -282,7 +294,7 @@ class Settings(BaseSettings):
     )
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
-    port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
     data_dir: Path = Field(
         default_factory=default_data_dir, description="Database, keys and audio."
     )
@@ -290,7 +302,9 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default SQLite in data_dir."
     )
     model_name: str = Field("local-voice", description="Model id advertised for the Realtime API.")
-    log_level: str = Field("INFO", description="Logging level.")
+    log_level: str = Field(
+        "INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
     log_json: bool = Field(False, description="Log one JSON object per line.")
     auth_required: bool = Field(True, description="Require a bearer key on the API.")
     metrics_token: SecretStr | None = Field(
@@ -323,6 +337,34 @@ class Settings(BaseSettings):
     )
     chain: ChainSettings = ChainSettings()
     agent: AgentSettings = AgentSettings()
+    config: Path | None = Field(
+        None, description="The TOML file to read (voxdialog --config); default ./voxdialog.toml."
+    )
+
+    # --- checks of what the operator wrote ----------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_environment(cls, data: Any) -> Any:
+        # pydantic-settings ignores a misspelt VOXDIALOG_PORTT: the operator would never know.
+        problems = unknown_environment(os.environ)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return data
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("config")
+    @classmethod
+    def _config_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -333,8 +375,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Init args win, then the environment, then ``voxdialog.toml``."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        """Init args win, then the environment, then the TOML file (``config``)."""
+        chosen = config_file(
+            init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        )
+        try:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=chosen)
+        except tomllib.TOMLDecodeError as e:
+            raise SettingsFileError(f"{chosen}: not valid TOML ({e})") from e
+        return (init_settings, env_settings, toml)
 
     @property
     def effective_database_url(self) -> str:
@@ -342,3 +391,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'voxdialog.db'}"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsFileError(ValueError):
+    """The TOML file cannot be read as TOML; the message names the file."""
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """One problem per ``VOXDIALOG_*`` variable that names no setting (see settings_env)."""
+    return unknown_variables(Settings, environ)
