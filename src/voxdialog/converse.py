@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 from voxdialog.agents.stages import UnknownAgentError, turn_config
-from voxdialog.audio.codecs import decode_file, encode_file
+from voxdialog.audio.codecs import encode_file
 from voxdialog.audio.formats import PIPELINE_RATE, AudioChunk
+from voxdialog.cli_checks import output_format, read_audio
 from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.events import (
+    InputCommitted,
     LLMUnavailable,
     ResponseAudio,
     ResponseEnded,
@@ -36,13 +38,7 @@ async def converse(settings: Settings, source: Path, out: Path, *, agent: str | 
     ``agent`` names a stored agent of the local administrator's tenant (id or name); without
     it the local administrator's default agent answers.
     """
-    limits = settings.limits
-    data = await asyncio.to_thread(source.read_bytes)
-    clip = decode_file(
-        data,
-        max_bytes=limits.max_upload_bytes,
-        max_seconds=limits.max_upload_seconds,
-    )
+    clip = await read_audio(source, settings.limits)  # before the models: a bad file is quick
     runtime = Runtime(settings)
     await runtime.start()
     if runtime.vad is None or runtime.stt is None or runtime.tts is None:
@@ -61,12 +57,17 @@ async def converse(settings: Settings, source: Path, out: Path, *, agent: str | 
     rate = 22050
     ended: list[ResponseEnded] = []
     problems: list[str] = []
+    turns: list[str] = []  # the turns the VAD heard
 
     async def on_event(event: SessionEvent) -> None:
         nonlocal rate
         match event:
+            case InputCommitted():
+                turns.append(event.item.id)
             case TranscriptionCompleted(transcript=text):
                 heard.append(text)
+                if not text.strip():  # nothing to answer: no reply will come
+                    done.set()
             case TranscriptionFailed(message=message):
                 problems.append(message)
                 done.set()
@@ -104,6 +105,7 @@ async def converse(settings: Settings, source: Path, out: Path, *, agent: str | 
         recorder=runtime.recorder,
     )
     started = time.perf_counter()
+    timed_out = False
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(session.run())
@@ -111,20 +113,23 @@ async def converse(settings: Settings, source: Path, out: Path, *, agent: str | 
             silence = b"\x00\x00" * (
                 PIPELINE_RATE * (stages.turns.silence_duration_ms + 700) // 1000
             )
+            # Returns once the VAD has heard every frame: without a turn, no reply will come.
             await session.append_audio(clip.pcm + silence)
             try:
-                async with asyncio.timeout(_TURN_TIMEOUT_S):
-                    await done.wait()
+                if turns:
+                    async with asyncio.timeout(_TURN_TIMEOUT_S):
+                        await done.wait()
+            except TimeoutError:
+                timed_out = True
             finally:
                 session.close()
     finally:
         await runtime.close()
     elapsed = (time.perf_counter() - started) * 1000
     if not ended:
-        print(f"voxdialog: no answer ({'; '.join(problems) or 'no speech heard'})", file=sys.stderr)
-        return 1
+        return _no_answer(source, heard, problems, timed_out=timed_out)
     reply = ended[-1].item
-    encoded = encode_file(AudioChunk(bytes(audio), rate), out.suffix.lstrip(".") or "wav")
+    encoded = encode_file(AudioChunk(bytes(audio), rate), output_format(out))
     await asyncio.to_thread(out.write_bytes, encoded)
     print(f"heard: {' '.join(heard)}")
     print(f"said:  {reply.text}")
@@ -132,3 +137,16 @@ async def converse(settings: Settings, source: Path, out: Path, *, agent: str | 
     print(f"timings (ms): {timings} total={elapsed:.0f}")
     print(f"wrote {out} ({len(audio) / 2 / rate:.1f} s)", file=sys.stderr)
     return 0
+
+
+def _no_answer(source: Path, heard: list[str], problems: list[str], *, timed_out: bool) -> int:
+    """Say in one line why no answer came: no speech, a failed stage, or no reply in time."""
+    if problems:
+        print(f"voxdialog: no answer ({'; '.join(problems)})", file=sys.stderr)
+    elif not any(text.strip() for text in heard):
+        print(f"voxdialog: no speech heard in {source}", file=sys.stderr)
+    elif timed_out:
+        print(f"voxdialog: no answer within {_TURN_TIMEOUT_S:g} s", file=sys.stderr)
+    else:
+        print("voxdialog: no answer", file=sys.stderr)
+    return 1
