@@ -143,10 +143,10 @@ def _no_answer(source: Path, heard: list[str], problems: list[str], *, timed_out
     """Say in one line why no answer came: no speech, a failed stage, or no reply in time."""
     if problems:
         print(f"voxdialog: no answer ({'; '.join(problems)})", file=sys.stderr)
+    elif timed_out:  # checked before "no speech": that must be said without waiting
+        print(f"voxdialog: no answer within {_TURN_TIMEOUT_S:g} s", file=sys.stderr)
     elif not any(text.strip() for text in heard):
         print(f"voxdialog: no speech heard in {source}", file=sys.stderr)
-    elif timed_out:
-        print(f"voxdialog: no answer within {_TURN_TIMEOUT_S:g} s", file=sys.stderr)
     else:
         print("voxdialog: no answer", file=sys.stderr)
     return 1

@@ -337,7 +337,8 @@ def fake_registry(stt: FakeSTT) -> ProviderRegistry:
 def test_converse_without_speech_says_so_and_exits_1(
     heard: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Without a turn no reply ever comes: it must not wait for one (120 s before the fix).
+    # Without a turn no reply ever comes: it must not wait for one (120 s, then an
+    # ExceptionGroup, before the fix). Had it waited, it would say "no answer within 20 s".
     monkeypatch.setattr(voxdialog.converse, "_TURN_TIMEOUT_S", 20.0)
     monkeypatch.setattr(voxdialog.runtime, "default_registry", lambda _: fake_registry(FakeSTT()))
     rate = 16_000
