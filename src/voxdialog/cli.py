@@ -225,6 +225,8 @@ def _serve(settings: Settings) -> int:
         ws_per_message_deflate=False,
         log_config=None,
         access_log=False,
+        # The client address and scheme come from X-Forwarded-* only when sent by these.
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )
     return 0
 

@@ -54,3 +54,14 @@ def test_serve_wraps_the_app_in_the_access_log_with_uvicorn_s_off(
     assert cli.main(["serve", "--data-dir", str(tmp_path)]) == 0
     assert isinstance(ran["app"], AccessLog)
     assert ran["access_log"] is False
+
+
+def test_serve_trusts_forwarded_headers_from_the_configured_proxies_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ran: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: ran.update(options))
+    monkeypatch.setattr(cli, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setenv("VOXDIALOG_TRUSTED_PROXIES", '["10.0.0.5", "10.0.0.6"]')
+    assert cli.main(["serve", "--data-dir", str(tmp_path)]) == 0
+    assert ran["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
