@@ -7,12 +7,50 @@ import re
 _NOT_WORD = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
 
 
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def _spelled(word: str) -> list[str]:
+    """A whole number under 100 as words ("9" -> nine, "21" -> twenty one); others as they are."""
+    if not word.isdigit() or len(word) > 2:
+        return [word]
+    number = int(word)
+    if number < 20:
+        return [_ONES[number]]
+    tens, ones = divmod(number, 10)
+    return [_TENS[tens]] + ([_ONES[ones]] if ones else [])
+
+
 def normalize_words(text: str) -> list[str]:
     """Lower-case, drop punctuation (apostrophes inside words stay), split on whitespace.
 
-    Hyphens split words, so "twenty-one" and "twenty one" compare equal.
+    Hyphens split words, so "twenty-one" and "twenty one" compare equal, and numbers under a
+    hundred are spelled out: Whisper writes "at 9" where the reference says "at nine".
     """
-    return _NOT_WORD.sub(" ", text.lower().replace("-", " ")).split()
+    words = _NOT_WORD.sub(" ", text.lower().replace("-", " ")).split()
+    return [spelled for word in words for spelled in _spelled(word)]
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

@@ -30,3 +30,10 @@ def test_word_error_rate_counts_edits_per_reference_word(
     reference: str, hypothesis: str, expected: float
 ) -> None:
     assert word_error_rate(reference, hypothesis) == pytest.approx(expected)
+
+
+def test_numbers_under_a_hundred_compare_equal_to_their_words() -> None:
+    assert word_error_rate("morning at nine", "morning at 9.") == 0.0
+    assert word_error_rate("twenty-one days", "21 days") == 0.0
+    assert word_error_rate("room 101", "room 101") == 0.0
+    assert word_error_rate("at nine", "at 8") == 0.5
