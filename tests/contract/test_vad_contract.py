@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from voxdialog.providers.base import VAD, ProviderError, VADStream
+from voxdialog.providers.base import VAD, BatchedVADStream, ProviderError, VADStream
 from voxdialog.testing.fakes import FakeVAD
 from voxdialog.testing.signals import load_wav_pcm16, silence, tone
 
@@ -110,6 +110,34 @@ def test_streams_do_not_share_state(vad: VAD, speech_manifest: dict[str, SpeechC
         interleaved.append(b.speech_probability(frame_b))
 
     assert interleaved == pytest.approx(alone[: len(interleaved)], abs=1e-6)
+
+
+def test_silero_scores_streams_in_one_batch_as_it_scores_them_alone(
+    silero: VAD, speech_manifest: dict[str, SpeechClip]
+) -> None:
+    clips = [load_wav_pcm16(clip.path).pcm for clip in speech_manifest.values()][:6]
+    alone = [probabilities(silero.open_stream(16_000), pcm) for pcm in clips]
+    streams = [silero.open_stream(16_000) for _ in clips]
+    assert all(isinstance(stream, BatchedVADStream) for stream in streams)
+    # Streams of different lengths, fed in two rounds: state carries over between calls.
+    work = [frames(pcm) for pcm in clips]
+    half = [len(f) // 2 for f in work]
+    batch = streams[0].batch  # type: ignore[attr-defined]
+    first = batch.score_streams([(s, f[:h]) for s, f, h in zip(streams, work, half, strict=True)])
+    rest = batch.score_streams([(s, f[h:]) for s, f, h in zip(streams, work, half, strict=True)])
+    together = [a + b for a, b in zip(first, rest, strict=True)]
+    for got, want in zip(together, alone, strict=True):
+        assert got == pytest.approx(want, abs=1e-5)
+
+
+def test_silero_batch_refuses_a_broken_frame_before_scoring_any(silero: VAD) -> None:
+    good, bad = silero.open_stream(16_000), silero.open_stream(16_000)
+    speech = tone(64)
+    batch = good.batch  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="512"):
+        batch.score_streams([(good, frames(speech)), (bad, [b"\x00" * 10])])
+    # Nothing advanced: the good stream scores as a fresh one.
+    assert probabilities(good, speech) == probabilities(silero.open_stream(16_000), speech)
 
 
 def test_reset_makes_a_stream_behave_like_a_fresh_one(

@@ -13,7 +13,7 @@ wrap; they do not close what they wrap, since the assembly that built a provider
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Protocol, runtime_checkable
@@ -82,6 +82,36 @@ class VADStream(Protocol):
 
     def reset(self) -> None:
         """Forget the recurrent state (e.g. after a long gap)."""
+        ...
+
+
+@runtime_checkable
+class BatchedVADStream(Protocol):
+    """A VAD stream whose model scores the frames of many streams in one call.
+
+    Scoring frame by frame costs one model call (and one GIL hand-over) per frame of every
+    session; a process-wide scorer instead gives ``batch.score_streams`` everything that is
+    waiting, and the model steps every stream at once.
+    """
+
+    frame_samples: int
+
+    @property
+    def batch(self) -> VADBatch:
+        """What scores this stream's frames together with other streams of the same model."""
+        ...
+
+
+class VADBatch(Protocol):
+    """Scores several streams of one model together."""
+
+    def score_streams(
+        self, work: Sequence[tuple[BatchedVADStream, Sequence[bytes]]]
+    ) -> list[list[float]]:
+        """The speech probability of each frame of each stream, in order.
+
+        A stream's state advances through its frames; frames must be whole (``frame_samples``).
+        """
         ...
 
 
