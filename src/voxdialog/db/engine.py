@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as _create_sync_engine
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from voxdialog.security.crypto import FieldCipher
@@ -31,6 +36,8 @@ _MAX_OVERFLOW = 10
 # Reconnect before server-side or firewall idle timeouts (often one hour) silently cut a link.
 _POOL_RECYCLE_S = 1800
 APPLICATION_NAME = "voxdialog"
+
+T = TypeVar("T")
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -117,11 +124,27 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def _sqlite_writer_engine(url: str) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for `Database.write`; None if in memory."""
+    if make_url(url).get_backend_name() != "sqlite" or _sqlite_file(url) is None:
+        return None
+    engine = _create_sync_engine(
+        make_url(url).set(drivername="sqlite+pysqlite"),
+        pool_size=1,
+        # Used by the writer thread only; closed from whichever thread closes the database.
+        connect_args={"check_same_thread": False},
+    )
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
 class Database:
     """The engine plus a session factory; one per process.
 
     Open one short-lived `AsyncSession` per operation (``async with db.sessions() as s``, or
     ``db.reads()`` for an operation that only reads) and never share a session between tasks.
+    The writes of live sessions go through `write`, one transaction per call.
 
     Attributes:
         engine: The async engine.
@@ -142,6 +165,31 @@ class Database:
         self.reads: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
+        self._writer_engine = _sqlite_writer_engine(url)
+        self._writer = (
+            ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            if self._writer_engine is not None
+            else None
+        )
+
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one committed transaction and return what it returns.
+
+        On SQLite the whole transaction runs in one writer thread, start to commit: through
+        the async driver each statement is a round trip through the event loop, and on a busy
+        loop every writer of the file waited for the lock that a slow transaction held across
+        its round trips. Elsewhere (PostgreSQL) it runs on a pooled async connection.
+        ``work`` only touches the database through the session it is given.
+        """
+        if self._writer is None:
+            async with self.sessions() as session, session.begin():
+                return await session.run_sync(work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, self._write_now, work)
+
+    def _write_now(self, work: Callable[[Session], T]) -> T:
+        with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
+            return work(session)
 
     async def ping(self) -> None:
         """Run a trivial query; raises if the database cannot be reached."""
@@ -149,5 +197,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (after the writes in flight)."""
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.shutdown, wait=True)
+        if self._writer_engine is not None:
+            self._writer_engine.dispose()
         await self.engine.dispose()

@@ -11,8 +11,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, String, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from voxdialog.brain.base import CommandOutcome
 from voxdialog.db.engine import Database
@@ -162,7 +161,7 @@ def sessions_newest_first(scope: Scope) -> Select[VoiceSession]:
     )
 
 
-async def _session_scope(session: AsyncSession, session_id: str, *, lock: bool = False) -> Scope:
+def _session_scope(session: Session, session_id: str, *, lock: bool = False) -> Scope:
     query = select(VoiceSession.tenant_id, VoiceSession.user_id).where(
         VoiceSession.id == session_id
     )
@@ -170,7 +169,7 @@ async def _session_scope(session: AsyncSession, session_id: str, *, lock: bool =
         # Row lock on PostgreSQL (SQLite ignores it: its IMMEDIATE transactions already
         # serialise writers), so writers of one session take turns.
         query = query.with_for_update()
-    found = (await session.execute(query)).first()
+    found = session.execute(query).first()
     if found is None:
         raise UnknownSessionError(f"voice session {session_id!r} was never started")
     tenant_id, user_id = found
@@ -196,39 +195,42 @@ async def start_session(db: Database, info: SessionInfo) -> None:
 
 
 async def _start_session_once(db: Database, info: SessionInfo) -> None:
-    async with db.sessions() as session, session.begin():
-        row = await session.get(VoiceSession, info.session_id)
-        if row is None:
-            session.add(
-                VoiceSession(
-                    id=info.session_id,
-                    tenant_id=info.scope.tenant_id,
-                    user_id=info.scope.user_id,
-                    agent=_fit(info.agent, VoiceSession.agent),
-                    model=_fit(info.model, VoiceSession.model),
-                    client=_fit(info.client, VoiceSession.client),
-                    started_at=utcnow(),
-                    status=ACTIVE,
-                )
+    await db.write(lambda session: _start_session_in(session, info))
+
+
+def _start_session_in(session: Session, info: SessionInfo) -> None:
+    row = session.get(VoiceSession, info.session_id)
+    if row is None:
+        session.add(
+            VoiceSession(
+                id=info.session_id,
+                tenant_id=info.scope.tenant_id,
+                user_id=info.scope.user_id,
+                agent=_fit(info.agent, VoiceSession.agent),
+                model=_fit(info.model, VoiceSession.model),
+                client=_fit(info.client, VoiceSession.client),
+                started_at=utcnow(),
+                status=ACTIVE,
             )
-            return
-        if (row.tenant_id, row.user_id) != (info.scope.tenant_id, info.scope.user_id):
-            raise SessionConflictError(f"voice session {info.session_id!r} belongs to another user")
-        row.status = ACTIVE
-        row.ended_at = None
-        # A resumed session may speak as another agent (a session's agent is its latest).
-        row.agent = _fit(info.agent, VoiceSession.agent)
+        )
+        return
+    if (row.tenant_id, row.user_id) != (info.scope.tenant_id, info.scope.user_id):
+        raise SessionConflictError(f"voice session {info.session_id!r} belongs to another user")
+    row.status = ACTIVE
+    row.ended_at = None
+    # A resumed session may speak as another agent (a session's agent is its latest).
+    row.agent = _fit(info.agent, VoiceSession.agent)
 
 
 async def end_session(db: Database, session_id: str) -> None:
     """Mark an active session ended (no-op if unknown or already closed)."""
-    async with db.sessions() as session, session.begin():
-        await session.execute(
-            update(VoiceSession)
-            .where(VoiceSession.id == session_id, VoiceSession.status == ACTIVE)
-            .values(status=ENDED, ended_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+    statement = (
+        update(VoiceSession)
+        .where(VoiceSession.id == session_id, VoiceSession.status == ACTIVE)
+        .values(status=ENDED, ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await db.write(lambda session: session.execute(statement))
 
 
 async def save_message(db: Database, record: MessageRecord) -> None:
@@ -242,43 +244,46 @@ async def save_message(db: Database, record: MessageRecord) -> None:
     """
     # JSON has no NaN or infinity; PostgreSQL refuses them in a json column.
     timings = {str(stage): float(ms) for stage, ms in record.timings.items() if math.isfinite(ms)}
-    async with db.sessions() as session, session.begin():
-        owner = await _session_scope(session, record.session_id, lock=True)
-        now = utcnow()
-        row = await session.scalar(
-            select(Message).where(
-                Message.session_id == record.session_id, Message.item_id == record.item_id
-            )
+    await db.write(lambda session: _save_message_in(session, db, record, timings))
+
+
+def _save_message_in(
+    session: Session, db: Database, record: MessageRecord, timings: dict[str, float]
+) -> None:
+    owner = _session_scope(session, record.session_id, lock=True)
+    now = utcnow()
+    row = session.scalar(
+        select(Message).where(
+            Message.session_id == record.session_id, Message.item_id == record.item_id
         )
-        if row is None:
-            last = await session.scalar(
-                select(func.max(Message.seq)).where(Message.session_id == record.session_id)
-            )
-            row = Message(
-                session_id=record.session_id,
-                tenant_id=owner.tenant_id,
-                user_id=owner.user_id,
-                item_id=record.item_id,
-                seq=(last or 0) + 1,
-                created_at=now,
-            )
-            session.add(row)
-        row.role = record.role
-        row.text = seal(
-            db, storable_text(record.text), message_context(record.session_id, record.item_id)
+    )
+    if row is None:
+        last = session.scalar(
+            select(func.max(Message.seq)).where(Message.session_id == record.session_id)
         )
-        row.status = record.status
-        row.audio_ms = _finite_or_none(record.audio_ms)
-        row.timings = timings
-        row.updated_at = now
+        row = Message(
+            session_id=record.session_id,
+            tenant_id=owner.tenant_id,
+            user_id=owner.user_id,
+            item_id=record.item_id,
+            seq=(last or 0) + 1,
+            created_at=now,
+        )
+        session.add(row)
+    row.role = record.role
+    row.text = seal(
+        db, storable_text(record.text), message_context(record.session_id, record.item_id)
+    )
+    row.status = record.status
+    row.audio_ms = _finite_or_none(record.audio_ms)
+    row.timings = timings
+    row.updated_at = now
 
 
 async def delete_message(db: Database, session_id: str, item_id: str) -> bool:
     """Remove a message; False if there was none."""
-    async with db.sessions() as session, session.begin():
-        result = await session.execute(
-            delete(Message).where(Message.session_id == session_id, Message.item_id == item_id)
-        )
+    statement = delete(Message).where(Message.session_id == session_id, Message.item_id == item_id)
+    result = await db.write(lambda session: session.execute(statement))
     return cast(CursorResult[Any], result).rowcount > 0
 
 
@@ -297,31 +302,43 @@ async def record_command(
     Raises:
         UnknownSessionError: ``session_id`` was never started.
     """
-    async with db.sessions() as session, session.begin():
-        owner = await _session_scope(session, session_id)
-        command_id = new_id()
-        entities = {str(key): json_safe(v) for key, v in outcome.entities.items()}
-        session.add(
-            VoiceCommand(
-                id=command_id,
-                session_id=session_id,
-                tenant_id=owner.tenant_id,
-                user_id=owner.user_id,
-                message_item_id=item_id,
-                text=seal(db, storable_text(text), command_context(command_id, "text")),
-                intent=_fit(outcome.intent, VoiceCommand.intent),
-                entities=seal_json(db, entities, command_context(command_id, "entities")),
-                confidence=float(outcome.confidence),
-                success=outcome.success,
-                error=(
-                    seal(db, storable_text(outcome.error), command_context(command_id, "error"))
-                    if outcome.error is not None
-                    else None
-                ),
-                processing_ms=float(outcome.processing_ms),
-                created_at=utcnow(),
-            )
+    await db.write(
+        lambda session: _record_command_in(session, db, session_id, item_id, text, outcome)
+    )
+
+
+def _record_command_in(
+    session: Session,
+    db: Database,
+    session_id: str,
+    item_id: str | None,
+    text: str,
+    outcome: CommandOutcome,
+) -> None:
+    owner = _session_scope(session, session_id)
+    command_id = new_id()
+    entities = {str(key): json_safe(v) for key, v in outcome.entities.items()}
+    session.add(
+        VoiceCommand(
+            id=command_id,
+            session_id=session_id,
+            tenant_id=owner.tenant_id,
+            user_id=owner.user_id,
+            message_item_id=item_id,
+            text=seal(db, storable_text(text), command_context(command_id, "text")),
+            intent=_fit(outcome.intent, VoiceCommand.intent),
+            entities=seal_json(db, entities, command_context(command_id, "entities")),
+            confidence=float(outcome.confidence),
+            success=outcome.success,
+            error=(
+                seal(db, storable_text(outcome.error), command_context(command_id, "error"))
+                if outcome.error is not None
+                else None
+            ),
+            processing_ms=float(outcome.processing_ms),
+            created_at=utcnow(),
         )
+    )
 
 
 async def close_stale_sessions(db: Database) -> int:
