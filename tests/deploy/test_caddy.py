@@ -23,9 +23,9 @@ import httpx
 import pytest
 import uvicorn
 import websockets
+
 from tests.deploy.conftest import CADDYFILE, tool, tool_env
 from tests.deploy.test_compose import OPERATOR_ENV, compose
-
 from voxdialog.testing.server import free_port
 
 

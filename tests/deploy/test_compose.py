@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
 from tests.deploy.conftest import (
     COMPOSE,
     DEPLOY,

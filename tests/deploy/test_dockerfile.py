@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from tests.deploy.conftest import (
     DOCKERFILE,
     DOCKERIGNORE,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.deploy.conftest import (
     K8S,
     METRICS_SOURCE,
@@ -24,7 +25,6 @@ from tests.deploy.conftest import (
     load_yaml_documents,
     module,
 )
-
 from voxdialog.settings import Settings
 
 #: The oldest Kubernetes release the manifests are checked against (every field they use is
