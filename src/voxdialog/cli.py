@@ -21,11 +21,13 @@ from voxdialog.cli_checks import (
     audio_input,
     audio_output,
     config_path,
+    existing_file,
     load_settings,
     output_format,
     port,
     read_audio,
     speed,
+    workers,
 )
 from voxdialog.observability.logging import configure_logging
 from voxdialog.settings import Settings
@@ -40,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _settings(args: argparse.Namespace) -> Settings:
     options: dict[str, Any] = {}
-    for name in ("host", "port", "data_dir", "config"):
+    for name in ("host", "port", "data_dir", "config", "workers", "ssl_certfile", "ssl_keyfile"):
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value
@@ -67,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = command("serve", "run the server")
     serve.add_argument("--host", help="address to listen on (default: VOXDIALOG_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=port, help="port to listen on, 1-65535 (default: 8000)")
+    serve.add_argument(
+        "--workers",
+        type=workers,
+        help="worker processes, 1-64 (default: VOXDIALOG_WORKERS, else the CPU count)",
+    )
+    serve.add_argument(
+        "--ssl-certfile", type=existing_file, help="serve HTTPS/WSS with this PEM certificate"
+    )
+    serve.add_argument("--ssl-keyfile", type=existing_file, help="the certificate's PEM key")
     data_dir(serve)
     converse = command("converse", "one spoken turn from a file, with per-stage timings")
     converse.add_argument("input", type=audio_input, help="the question: an audio file")
@@ -204,31 +215,11 @@ def _masked(value: Any) -> Any:
 
 def _serve(settings: Settings) -> int:
     # Before the models, the admin, the key (and these imports): a busy port is found at once.
-    # The probe socket never listens, so uvicorn can bind the port again straight after.
+    # The probe socket never listens, so uvicorn (or the workers) can bind the port straight after.
     _listen(settings.host, settings.port).close()
+    from voxdialog.workers.supervisor import serve
 
-    import uvicorn
-
-    from voxdialog.app import create_app
-    from voxdialog.observability.access_log import AccessLog
-
-    print(
-        f"VoxDialog on http://{settings.host}:{settings.port}/ (data in {settings.data_dir})",
-        file=sys.stderr,
-    )
-    uvicorn.run(
-        # Our access log (secret query values replaced) instead of uvicorn's raw one.
-        AccessLog(create_app(settings)),
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=settings.limits.ws_frame_limit_bytes,
-        ws_per_message_deflate=False,
-        log_config=None,
-        access_log=False,
-        # The client address and scheme come from X-Forwarded-* only when sent by these.
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-    )
-    return 0
+    return serve(settings)
 
 
 def _listen(host: str, port: int) -> socket.socket:

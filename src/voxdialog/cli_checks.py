@@ -64,6 +64,25 @@ def port(text: str) -> int:
     return value
 
 
+def workers(text: str) -> int:
+    """A worker process count, 1-64."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be an integer 1-64")
+    return value
+
+
+def existing_file(text: str) -> Path:
+    """A path to a readable file (a certificate or key)."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return path
+
+
 def speed(text: str) -> float:
     """A speaking rate in ``SPEED_RANGE`` (1.0 = normal); NaN is out of every range."""
     low, high = SPEED_RANGE

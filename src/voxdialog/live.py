@@ -1,4 +1,9 @@
-"""The Realtime sessions open in this process: caps, and what the admin page shows of them."""
+"""The Realtime sessions open in this process: caps, and what the admin page shows of them.
+
+With several worker processes (``voxdialog serve --workers N``) the caps, takeovers and the
+admin's view span them all: a `SessionDirectory` (``workers/directory.py``, backed by the
+supervisor) holds every process's sessions, and `LiveSessions` asks it before admitting one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from voxdialog.observability.metrics import ACTIVE_SESSIONS
 
@@ -31,6 +37,8 @@ class LiveSession:
     state: str = "listening"
     turns: int = 0
     last_turn_ms: float | None = None
+    #: Which worker process holds it (1..N; 0 when the server runs as one process).
+    worker: int = 0
     #: Set by the connection: asks it to end because the conversation continues elsewhere.
     take_over: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     #: Set by the connection: asks it to say goodbye (the server is shutting down).
@@ -56,22 +64,60 @@ class TooManySessions(Exception):
         self.per_user = per_user
 
 
+class SessionDirectory(Protocol):
+    """The sessions open in every worker process of one server, kept by the supervisor."""
+
+    async def claim(self, session: LiveSession, *, limit: int, per_user_limit: int) -> None:
+        """Count ``session`` against the server's caps.
+
+        Raises:
+            SessionBusy: The id is open in some process.
+            TooManySessions: A cap is reached.
+        """
+        ...
+
+    def release(self, session_id: str) -> None:
+        """The session ended here (sent at once, not waited for)."""
+        ...
+
+    def publish(self, session: LiveSession) -> None:
+        """Its state or turn count changed (for the admin's view; not waited for)."""
+        ...
+
+    async def take_over(self, session_id: str, user_id: str, *, timeout_s: float) -> bool:
+        """Ask the process that holds ``session_id`` to end it; see `LiveSessions.take_over`."""
+        ...
+
+    async def listing(self, tenant_id: str | None) -> list[LiveSession]:
+        """The open sessions of every process (of one tenant, or all when None)."""
+        ...
+
+    async def is_open(self, session_id: str) -> bool:
+        """Whether ``session_id`` is open in any process."""
+        ...
+
+
 @dataclass(slots=True)
 class LiveSessions:
-    """Registers sessions under a process-wide and a per-user cap."""
+    """Registers sessions under a server-wide and a per-user cap.
+
+    Alone, the caps count this process's sessions; with a ``directory`` they count every
+    worker's, and a takeover or listing reaches the other workers too.
+    """
 
     limit: int
     per_user_limit: int = 10
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     #: The process is shutting down: no new sessions, the open ones finish their replies.
     draining: bool = False
+    directory: SessionDirectory | None = None
 
     @property
     def active(self) -> set[str]:
-        """Ids of the open sessions."""
+        """Ids of the sessions open in this process."""
         return set(self.sessions)
 
-    def add(self, session: LiveSession) -> None:
+    async def add(self, session: LiveSession) -> None:
         """Register a session.
 
         Raises:
@@ -80,20 +126,58 @@ class LiveSessions:
         """
         if session.session_id in self.sessions:
             raise SessionBusy(session.session_id)
+        if self.directory is not None:
+            await self.directory.claim(
+                session, limit=self.limit, per_user_limit=self.per_user_limit
+            )
+        else:
+            self._check_caps(session)
+        self.sessions[session.session_id] = session
+        ACTIVE_SESSIONS.set(len(self.sessions))
+
+    def _check_caps(self, session: LiveSession) -> None:
         if len(self.sessions) >= self.limit:
             raise TooManySessions(per_user=False)
         mine = sum(1 for s in self.sessions.values() if s.user_id == session.user_id)
         if mine >= self.per_user_limit:
             raise TooManySessions(per_user=True)
-        self.sessions[session.session_id] = session
-        ACTIVE_SESSIONS.set(len(self.sessions))
 
     def remove(self, session_id: str) -> None:
         """Forget a session."""
         session = self.sessions.pop(session_id, None)
         if session is not None:
             session.ended.set()
+            if self.directory is not None:
+                self.directory.release(session_id)
         ACTIVE_SESSIONS.set(len(self.sessions))
+
+    def publish(self, session: LiveSession) -> None:
+        """Tell the other workers of a change in what the admin's view shows of ``session``."""
+        if self.directory is not None and session.session_id in self.sessions:
+            self.directory.publish(session)
+
+    def end_for_takeover(self, session_id: str) -> None:
+        """Another worker resumes ``session_id``: ask its connection here to end."""
+        session = self.sessions.get(session_id)
+        if session is not None and session.take_over is not None:
+            session.take_over()
+
+    async def is_open(self, session_id: str) -> bool:
+        """Whether the session is open in this process or (with a directory) any other."""
+        if session_id in self.sessions:
+            return True
+        return self.directory is not None and await self.directory.is_open(session_id)
+
+    async def count_every_worker(self) -> None:
+        """Set the active-sessions gauge to the server's count (with workers: all of them)."""
+        if self.directory is not None:
+            ACTIVE_SESSIONS.set(len(await self.directory.listing(None)))
+
+    async def listing(self, tenant_id: str | None) -> list[LiveSession]:
+        """Open sessions of one tenant (every tenant when None) in every process, oldest first."""
+        if self.directory is None:
+            return self.visible_to(tenant_id)
+        return sorted(await self.directory.listing(tenant_id), key=lambda s: s.started_at)
 
     async def take_over(self, session_id: str, user_id: str, *, timeout_s: float) -> bool:
         """End ``user_id``'s open session ``session_id`` so a reconnect can continue it.
@@ -105,7 +189,9 @@ class LiveSessions:
         """
         old = self.sessions.get(session_id)
         if old is None:
-            return True
+            if self.directory is None:
+                return True
+            return await self.directory.take_over(session_id, user_id, timeout_s=timeout_s)
         if old.user_id != user_id:
             return False
         if old.take_over is not None:
@@ -137,7 +223,7 @@ class LiveSessions:
                 await asyncio.gather(*(s.ended.wait() for s in open_now))
 
     def visible_to(self, tenant_id: str | None) -> list[LiveSession]:
-        """Open sessions of one tenant (every tenant when None), oldest first."""
+        """Open sessions of one tenant (every tenant when None) in this process, oldest first."""
         return sorted(
             (s for s in self.sessions.values() if tenant_id is None or s.tenant_id == tenant_id),
             key=lambda s: s.started_at,

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voxdialog.accounts.service import AuthService
 from voxdialog.agents.resolver import AgentResolver
@@ -39,17 +40,37 @@ from voxdialog.security.ratelimit import Limit, LoginThrottle, RateLimiter, make
 from voxdialog.security.tickets import make_spent_tickets
 from voxdialog.settings import Settings
 
+if TYPE_CHECKING:
+    from voxdialog.workers.directory import CoordinatorDirectory
+
 log = logging.getLogger(__name__)
 
 LOCAL_KEY_FILE = "local-api-key"
+#: Set by the supervisor in each worker process (not a setting: the supervisor chooses it).
+WORKER_INDEX_ENV = "VOXDIALOG_WORKER_INDEX"
 JWT_KEY_FILE = "jwt-key"
 
 
 class Runtime:
     """Builds, holds and closes the process-wide objects. One per server or CLI run."""
 
-    def __init__(self, settings: Settings, *, registry: ProviderRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: ProviderRegistry | None = None,
+        directory_path: Path | None = None,
+    ) -> None:
+        """Build the objects (nothing is opened until ``start``).
+
+        Args:
+            directory_path: Set in a worker process: the supervisor's session registry, which
+                holds the caps and takeovers of every worker; the supervisor prepared the data.
+        """
         self.settings = settings
+        self._directory_path = directory_path
+        #: Which worker this process is (``serve --workers``); 0 when it serves alone.
+        self.worker_index = int(os.environ.get(WORKER_INDEX_ENV, "0") or 0)
         self.registry = registry or default_registry(settings.models)
         self.db = Database(settings.effective_database_url)
         if settings.encryption_key is not None:
@@ -78,6 +99,7 @@ class Runtime:
         self.assembly = ProviderAssembly(self.registry, settings.providers, settings.chain)
         self.llm: LLM | None = None
         self.agents: AgentResolver | None = None  # built with the default agent's stages
+        self._directory: CoordinatorDirectory | None = None
         # Health probes of provider chains; owned here, cancelled in close().
         self._background: set[asyncio.Task[None]] = set()
 
@@ -86,7 +108,11 @@ class Runtime:
         data_dir = self.settings.data_dir
         private_dir(data_dir)  # database, keys and audio: other local users keep out
         await migrate(self.settings.effective_database_url)
-        await close_stale_sessions(self.db)
+        if self._directory_path is None:
+            # A worker's siblings are live: only the supervisor (or a lone server) may do this.
+            await close_stale_sessions(self.db)
+        else:
+            await self._join_siblings(self._directory_path)
         admin = await ensure_local_admin(self.db)
         self.local_scope = admin.scope
         if admin.created:
@@ -98,6 +124,14 @@ class Runtime:
         self.auth.operator_tenant_id = admin.scope.tenant_id
         if load_models:
             await self.load_models()
+
+    async def _join_siblings(self, path: Path) -> None:
+        from voxdialog.workers.directory import CoordinatorDirectory
+
+        directory = CoordinatorDirectory(path, on_take_over=self.sessions.end_for_takeover)
+        await directory.connect()
+        self.sessions.directory = directory
+        self._directory = directory
 
     async def load_models(self) -> None:
         """Build the default agent's stages (local models load once, in worker threads)."""
@@ -147,6 +181,8 @@ class Runtime:
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
         await self.frame_scorer.close()
+        if self._directory is not None:
+            await self._directory.aclose()
         if self.agents is not None:
             await self.agents.aclose()
         await self.assembly.aclose()

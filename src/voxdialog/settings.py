@@ -323,6 +323,17 @@ class Settings(BaseSettings):
     shutdown_drain_s: float = Field(
         10.0, ge=0, le=600, description="On SIGTERM, how long replies in progress may finish."
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Worker processes that serve (one event loop and core each); default: the "
+        "CPU count. Session caps, takeovers and the admin's view span them.",
+    )
+    ssl_certfile: Path | None = Field(
+        None, description="Serve HTTPS and WSS with this PEM certificate (chain)."
+    )
+    ssl_keyfile: Path | None = Field(None, description="The private key of ssl_certfile (PEM).")
     encryption_key: SecretStr | None = Field(
         None,
         description="Encrypt conversation text at rest: 'kid:base64key[,old:base64key]'.",

@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 ENV_PREFIX = "VOXDIALOG_"
 #: ``VOXDIALOG_*`` variables that are not settings but that the project reads or documents.
 NON_SETTING_ENV: frozenset[str] = frozenset(
-    {"VOXDIALOG_TEST_POSTGRES_URL", "VOXDIALOG_TEST_REDIS_URL"}
+    {"VOXDIALOG_TEST_POSTGRES_URL", "VOXDIALOG_TEST_REDIS_URL", "VOXDIALOG_WORKER_INDEX"}
 )
 
 

@@ -190,7 +190,7 @@ async def test_the_page_gets_a_short_lived_token_only_from_this_machine(
 
 async def test_health_and_readiness(live_server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live_server.base_url) as http:
-        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        assert (await http.get("/healthz")).json() == {"status": "ok", "worker": 0}
         ready = (await http.get("/readyz")).json()
         page = await http.get("/")
     assert ready["status"] == "ready"

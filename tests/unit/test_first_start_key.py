@@ -41,27 +41,31 @@ def test_the_key_is_shown_only_on_a_terminal_and_never_logged(
     assert str(tmp_path / "local-api-key") in paths  # where to find it
 
 
+def _served_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The uvicorn config ``serve`` runs with (one process; nothing is served)."""
+    ran: dict[str, Any] = {}
+
+    def fake_run(server: Any, sockets: Any = None) -> None:
+        ran["config"] = server.config
+
+    monkeypatch.setattr("uvicorn.Server.run", fake_run)
+    monkeypatch.setattr(cli, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setenv("VOXDIALOG_WORKERS", "1")
+    assert cli.main(["serve", "--data-dir", str(tmp_path)]) == 0
+    return ran["config"]
+
+
 def test_serve_wraps_the_app_in_the_access_log_with_uvicorn_s_off(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    ran: dict[str, Any] = {}
-
-    def fake_run(app: Any, **options: Any) -> None:
-        ran.update(options, app=app)
-
-    monkeypatch.setattr("uvicorn.run", fake_run)
-    monkeypatch.setattr(cli, "configure_logging", lambda *a, **k: None)
-    assert cli.main(["serve", "--data-dir", str(tmp_path)]) == 0
-    assert isinstance(ran["app"], AccessLog)
-    assert ran["access_log"] is False
+    config = _served_config(monkeypatch, tmp_path)
+    assert isinstance(config.app, AccessLog)
+    assert config.access_log is False
 
 
 def test_serve_trusts_forwarded_headers_from_the_configured_proxies_only(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    ran: dict[str, Any] = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **options: ran.update(options))
-    monkeypatch.setattr(cli, "configure_logging", lambda *a, **k: None)
     monkeypatch.setenv("VOXDIALOG_TRUSTED_PROXIES", '["10.0.0.5", "10.0.0.6"]')
-    assert cli.main(["serve", "--data-dir", str(tmp_path)]) == 0
-    assert ran["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
+    config = _served_config(monkeypatch, tmp_path)
+    assert config.forwarded_allow_ips == "10.0.0.5,10.0.0.6"

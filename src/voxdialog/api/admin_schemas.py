@@ -69,6 +69,7 @@ class LiveSessionOut(BaseModel):
     duration_s: float
     turns: int
     last_turn_ms: float | None
+    worker: int = Field(0, description="The worker process that holds it (serve --workers).")
 
     @classmethod
     def of(cls, live: LiveSession) -> LiveSessionOut:
@@ -85,6 +86,7 @@ class LiveSessionOut(BaseModel):
             duration_s=round(live.duration_s, 1),
             turns=live.turns,
             last_turn_ms=live.last_turn_ms,
+            worker=live.worker,
         )
 
 

@@ -116,8 +116,9 @@ async def admit(ws: WebSocket, runtime: Runtime, key: str | None) -> Admission |
         agent.agent_id,
         "realtime",
         agent_name=agent.name,
+        worker=runtime.worker_index,
     )
-    if (refused := _register(runtime, live)) is not None:
+    if (refused := await _register(runtime, live)) is not None:
         return refused
     return Admission(
         principal=principal,
@@ -177,9 +178,9 @@ def _capacity_refusal(runtime: Runtime) -> Refusal | None:
     return None
 
 
-def _register(runtime: Runtime, live: LiveSession) -> Refusal | None:
+async def _register(runtime: Runtime, live: LiveSession) -> Refusal | None:
     try:
-        runtime.sessions.add(live)
+        await runtime.sessions.add(live)
     except SessionBusy:
         return Refusal("conversation_busy", "This conversation is open elsewhere.", 4009)
     except TooManySessions as exc:

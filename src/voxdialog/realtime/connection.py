@@ -290,7 +290,8 @@ class RealtimeConnection:
     # --- server -> client -----------------------------------------------------------------
 
     async def _on_event(self, event: SessionEvent) -> None:
-        track(self.admission.live, event)
+        if track(self.admission.live, event):
+            self.runtime.sessions.publish(self.admission.live)
         renderer = self.state.renderer
         if isinstance(event, ResponseAudio):
             rid, item_id = event.response_id, event.item_id

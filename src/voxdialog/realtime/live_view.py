@@ -12,8 +12,13 @@ from voxdialog.pipeline.events import (
 )
 
 
-def track(live: LiveSession, event: SessionEvent) -> None:
-    """Update state, turn count and last turn latency from one pipeline event."""
+def track(live: LiveSession, event: SessionEvent) -> bool:
+    """Update state, turn count and last turn latency from one pipeline event.
+
+    Returns:
+        Whether the state or the turn count changed (what other workers are told of).
+    """
+    before = (live.state, live.turns)
     match event:
         case SpeechStarted():
             live.state = "hearing"
@@ -27,3 +32,4 @@ def track(live: LiveSession, event: SessionEvent) -> None:
             latency = item.timings.get("end_of_speech_to_first_audio_ms")
             if latency is not None:
                 live.last_turn_ms = latency
+    return (live.state, live.turns) != before

@@ -167,7 +167,7 @@ async def tenants(
     """Tenants the caller may see, oldest first, with user and session counts."""
     view = _tenant_view(principal)
     records = await list_tenants(runtime.db, view, limit=limit + 1, offset=offset)
-    live = Counter(s.tenant_id for s in runtime.sessions.visible_to(view))
+    live = Counter(s.tenant_id for s in await runtime.sessions.listing(view))
     return page_of(records, limit, lambda tenant: TenantOut.of(tenant, live[tenant.id]))
 
 
@@ -285,7 +285,7 @@ async def live_sessions(
 ) -> list[LiveSessionOut]:
     """Realtime sessions open now, oldest first (who, agent, state, timing; no content)."""
     view = _tenant_view(principal, tenant_id)
-    return [LiveSessionOut.of(s) for s in runtime.sessions.visible_to(view)]
+    return [LiveSessionOut.of(s) for s in await runtime.sessions.listing(view)]
 
 
 @router.get("/metrics")
@@ -298,7 +298,7 @@ async def metrics(principal: AdminDep, runtime: RuntimeDep) -> MetricsOut:
     snapshot = MetricsOut.model_validate(metrics_snapshot())
     if principal.operator:
         return snapshot
-    own = len(runtime.sessions.visible_to(principal.scope.tenant_id))
+    own = len(await runtime.sessions.listing(principal.scope.tenant_id))
     return MetricsOut(
         stages=[],
         turns={},

@@ -95,7 +95,7 @@ async def remove_conversation(
 ) -> Response:
     """Delete a conversation with its messages and voice commands (not while it is open)."""
     await _summary(runtime, principal, conversation_id, what="Conversation")
-    if conversation_id in runtime.sessions.active:
+    if await runtime.sessions.is_open(conversation_id):
         # Its live session would go on recording into a conversation that no longer exists.
         raise ApiError(
             409,

@@ -20,9 +20,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is alive."""
-    return {"status": "ok"}
+async def healthz(runtime: RuntimeDep) -> dict[str, str | int]:
+    """The process is alive; ``worker`` is which worker answered (0: the server runs alone)."""
+    return {"status": "ok", "worker": runtime.worker_index}
 
 
 @router.get(
@@ -35,8 +35,11 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
 
     The figures are process-wide (every tenant's sessions and turns), so neither the public
     nor a tenant admin may read them; a proxy on the same host makes "loopback only" no guard.
+    With several workers the other figures are those of the worker that answers, but
+    ``voxdialog_active_sessions`` counts every worker's sessions (what an autoscaler reads).
     """
     await _check_scraper(bearer(request), runtime)
+    await runtime.sessions.count_every_worker()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

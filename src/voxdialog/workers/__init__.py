@@ -1,0 +1,1 @@
+"""Serving on several cores: the supervisor, its workers and their shared session registry."""
