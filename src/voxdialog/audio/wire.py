@@ -114,7 +114,7 @@ class InputDecoder:
         self.fmt = fmt
         self.target_rate = target_rate
         self._expand = _DECODERS.get(fmt.encoding)
-        self._resampler = Resampler(fmt.sample_rate, target_rate)
+        self._resampler = Resampler(fmt.sample_rate, target_rate, live=True)
 
     def decode(self, data: bytes) -> bytes:
         """Convert the next piece of client audio.

@@ -323,6 +323,7 @@ async def test_live_sessions_show_while_open_to_their_tenant_and_the_operator(
         "duration_s",
         "turns",
         "last_turn_ms",
+        "worker",
     }
     assert {s["tenant_id"] for s in seen_by_operator} == {a.tenant_id, b.tenant_id}
     assert after == []
