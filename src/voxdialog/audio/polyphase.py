@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 _Floats = npt.NDArray[np.float32]
 
@@ -100,12 +100,20 @@ class PolyphaseStream:
         blocks = (available - 1 - last_base) // self.down - self._block + 1
         if blocks <= 0:
             return np.zeros(0, dtype=np.float32)
-        windows = sliding_window_view(self._buf, TAPS)
-        q = np.arange(self._block, self._block + blocks) * self.down - self._offset - (TAPS - 1)
         out = np.empty((blocks, self.up), dtype=np.float32)
+        step = self.down * self._buf.itemsize
+        first = self._block * self.down - self._offset - (TAPS - 1)
         for r, base in enumerate(self._bases):
-            # matmul, not np.dot: it keeps the GIL for arrays this small.
-            out[:, r] = windows[q + base] @ self._taps[r]
+            # The windows of one phase as a strided view of the buffer (no copy), times the
+            # taps. A copy (fancy indexing, np.ascontiguousarray) or np.dot would let go of the
+            # GIL; a view through matmul keeps it.
+            windows = as_strided(
+                self._buf[first + base :],
+                shape=(blocks, TAPS),
+                strides=(step, self._buf.itemsize),
+                writeable=False,
+            )
+            out[:, r] = windows @ self._taps[r]
         self._block += blocks
         # Drop what no later block reads.
         keep_from = self._block * self.down + min(self._bases) - (TAPS - 1) - self._offset
