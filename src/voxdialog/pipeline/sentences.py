@@ -11,13 +11,25 @@ _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx", "no"}
 )
 _CLAUSE = re.compile(r"([,;:—–])\s+")
+# Inside a long first sentence with no clause mark: a cut before an opening quote or before a
+# word that starts a phrase ("Should I add | “call the dentist” to your list?").
+_PHRASE = re.compile(
+    r"\s+(?=[“\"‘(]|(?:and|but|or|because|so|to|for|with|on|in|at|from|about|when|that)\s)",
+    re.IGNORECASE,
+)
+#: The first sentence is cut at a phrase boundary only when longer than this (characters) ...
+_LONG_FIRST = 48
+#: ... and the first piece keeps at least this many words, the rest at least as many.
+_PHRASE_MIN_WORDS = 3
 
 
 class SentenceChunker:
     """Splits a stream of text into sentences for text-to-speech.
 
     The first chunk of a reply may be cut early at a clause boundary once it is long enough,
-    because the listener hears nothing until the first chunk has been synthesized.
+    and a long first sentence at a clause mark or phrase boundary, because the listener hears
+    nothing until the first chunk has been synthesized (Piper speaks a 13-word question only
+    once all of it is ready).
 
     Args:
         first_clause_min_chars: Cut the first chunk at a comma once it is at least this long.
@@ -43,6 +55,9 @@ class SentenceChunker:
         """Return whatever text is left as a final chunk."""
         rest = self._buffer.strip()
         self._buffer = ""
+        if self._first and len(rest) > _LONG_FIRST and (early := self._phrase_cut(rest)):
+            self._first = False
+            return [rest[:early].strip(), rest[early:].strip()]
         return [rest] if rest else []
 
     def _next_piece(self) -> str | None:
@@ -57,6 +72,8 @@ class SentenceChunker:
                 and self._buffer[match.end() :][:1].isdigit()
             ):
                 continue
+            if self._first and len(head) > _LONG_FIRST and (early := self._phrase_cut(head)):
+                return self._cut(early, early)
             return self._cut(match.end(2), match.end(1))
         if self._first:
             clause = next(
@@ -69,6 +86,21 @@ class SentenceChunker:
             space = self._buffer.rfind(" ", 0, self._max)
             cut = space if space > 0 else self._max
             return self._cut(cut, cut)
+        return None
+
+    def _phrase_cut(self, sentence: str) -> int | None:
+        """Where to cut a long first sentence so its first words are heard sooner, if anywhere.
+
+        A clause mark (past ``first_clause_min_chars``) wins; else the first phrase boundary
+        that leaves enough words on both sides.
+        """
+        for clause in _CLAUSE.finditer(sentence):
+            if clause.start() >= self._first_clause_min:
+                return clause.end(1)
+        for phrase in _PHRASE.finditer(sentence):
+            before, after = sentence[: phrase.start()], sentence[phrase.end() :]
+            if len(before.split()) >= _PHRASE_MIN_WORDS and len(after.split()) >= _PHRASE_MIN_WORDS:
+                return phrase.start()
         return None
 
     def _cut(self, consumed: int, keep: int) -> str:
