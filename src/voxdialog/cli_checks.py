@@ -53,26 +53,24 @@ class UsageError(Exception):
 # --- argument types (argparse reports their errors as "argument --x: ...") -------------------
 
 
-def port(text: str) -> int:
-    """A TCP port, 1-65535."""
+def _integer_in(text: str, low: int, high: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be an integer 1-65535")
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be an integer {low}-{high}")
     return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 1-65535."""
+    return _integer_in(text, 1, 65535)
 
 
 def workers(text: str) -> int:
     """A worker process count, 1-64."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError("must be an integer 1-64")
-    return value
+    return _integer_in(text, 1, 64)
 
 
 def existing_file(text: str) -> Path:

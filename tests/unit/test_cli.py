@@ -146,6 +146,15 @@ def test_serve_port_out_of_range_names_the_option(
     assert "--port: must be an integer 1-65535" in one_line(err)
 
 
+@pytest.mark.parametrize("value", ["0", "65", "many"])
+def test_serve_workers_out_of_range_names_the_option(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["serve", "--workers", value], capsys)
+    assert code == 2
+    assert "--workers: must be an integer 1-64" in one_line(err)
+
+
 def test_a_missing_required_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["say", "hi"], capsys)
     assert code == 2
