@@ -218,6 +218,11 @@ class ProviderSettings(BaseModel):
     stage: Literal["llm", "stt", "tts"] = Field("llm", description="What it does.")
     base_url: str | None = Field(None, description="Default: the preset's URL.")
     model: str = Field("", description="Model to ask for (ElevenLabs: the model_id).")
+    token_limit_field: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        None,
+        description="How a chat request names its output limit; default: max_completion_tokens "
+        "for kind openai (its reasoning models refuse max_tokens), max_tokens for the others.",
+    )
     api_key: SecretStr | None = Field(None, description="Key; prefer api_key_env.")
     api_key_env: str | None = Field(None, description="Environment variable holding the key.")
     voice: str | None = Field(None, description="TTS voice to request (ElevenLabs: voice id).")

@@ -274,3 +274,28 @@ async def test_a_closed_provider_opens_a_new_client_in_another_event_loop(
 
     answers = [await asyncio.to_thread(asyncio.run, once()) for _ in range(2)]
     assert answers == [fake.default_reply.text] * 2
+
+
+LIMITED = ChatRequest(messages=(ChatMessage("user", "Hi"),), max_tokens=50)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        # OpenAI's reasoning models refuse max_tokens (it is deprecated for every model there).
+        ({"kind": "openai", "api_key": "sk-test"}, "max_completion_tokens"),
+        ({"kind": "openai_compatible"}, "max_tokens"),
+        ({"kind": "ollama"}, "max_tokens"),
+        ({"kind": "vllm", "token_limit_field": "max_completion_tokens"}, "max_completion_tokens"),
+        ({"kind": "openai", "api_key": "k", "token_limit_field": "max_tokens"}, "max_tokens"),
+    ],
+)
+async def test_the_output_limit_is_named_as_the_provider_wants(
+    make_llm: MakeLLM, fake: FakeOpenAIServer, overrides: dict[str, object], field: str
+) -> None:
+    fake.replies.append(ChatReply(text="Hello."))
+    await collect(await make_llm(**overrides), LIMITED)
+    body = fake.requests[-1].json
+    assert body[field] == 50
+    other = {"max_tokens", "max_completion_tokens"} - {field}
+    assert not other & set(body)

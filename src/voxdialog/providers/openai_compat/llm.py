@@ -59,8 +59,18 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def chat_payload(request: ChatRequest, *, model: str, stream: bool = True) -> dict[str, Any]:
+def chat_payload(
+    request: ChatRequest,
+    *,
+    model: str,
+    stream: bool = True,
+    token_limit_field: str = "max_tokens",
+) -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``.
+
+    The output limit goes in ``token_limit_field``: OpenAI deprecated ``max_tokens`` and its
+    reasoning models refuse it (so a chain's health probe, which asks for one token, never
+    passed), while many OpenAI-compatible servers know only ``max_tokens``.
 
     ``tool_choice`` is sent only with tools (some servers reject it alone); a choice that is
     not ``auto``, ``none`` or ``required`` names the one function the model must call.
@@ -90,8 +100,15 @@ def chat_payload(request: ChatRequest, *, model: str, stream: bool = True) -> di
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
+        body[token_limit_field] = request.max_tokens
     return body
+
+
+def token_limit_field(settings: ProviderSettings) -> str:
+    """The field a provider's chat requests name their output limit with."""
+    if settings.token_limit_field is not None:
+        return settings.token_limit_field
+    return "max_completion_tokens" if settings.kind == "openai" else "max_tokens"
 
 
 def _usage(data: object) -> ChatUsage | None:
@@ -261,6 +278,7 @@ class OpenAICompatLLM:
     def __init__(self, settings: ProviderSettings, *, name: str) -> None:
         self.info = ProviderInfo(name=name, model=settings.model, streaming=True)
         self._model = settings.model
+        self._token_limit_field = token_limit_field(settings)
         self._http = ProviderClient(
             settings,
             name=name,
@@ -278,7 +296,9 @@ class OpenAICompatLLM:
             ProviderError: HTTP error status, error object or malformed chunk mid-stream,
                 or the connection failed.
         """
-        payload = chat_payload(request, model=self._model)
+        payload = chat_payload(
+            request, model=self._model, token_limit_field=self._token_limit_field
+        )
         parser = ChunkParser(provider=self.info.name)
         batches = self._http.stream(
             "chat/completions", functools.partial(self._batches, parser=parser), json=payload
