@@ -72,6 +72,9 @@ class _Recipe:
     rate: int
     bit_rate: int | None
     options: dict[str, str]
+    # The muxer fills in its header only at the end, by seeking back (FLAC's STREAMINFO:
+    # sample count, frame sizes): the file is written to memory and handed out whole.
+    whole: bool = False
 
 
 _RECIPES: dict[str, _Recipe] = {
@@ -80,7 +83,8 @@ _RECIPES: dict[str, _Recipe] = {
     # Ogg pages close every 1 s by default; 200 ms keeps streamed speech starting promptly.
     "opus": _Recipe("ogg", ("libopus",), 48_000, 32_000, {"page_duration": "200000"}),
     "aac": _Recipe("adts", ("aac",), SPEECH_RATE, 64_000, {}),
-    "flac": _Recipe("flac", ("flac",), SPEECH_RATE, None, {}),
+    # Streamed, STREAMINFO would say 0 samples and 0 frame sizes, which libsndfile refuses.
+    "flac": _Recipe("flac", ("flac",), SPEECH_RATE, None, {}, whole=True),
 }
 
 
@@ -268,6 +272,8 @@ class StreamEncoder:
     """Encodes one reply's PCM into an audio file, chunk by chunk, as it is synthesised.
 
     Blocking: call ``encode`` and ``finish`` through ``asyncio.to_thread`` for the lossy formats.
+    FLAC is the exception to "as it is synthesised": its header needs the whole reply, so
+    ``encode`` returns nothing and ``finish`` returns the complete file.
     """
 
     def __init__(self, fmt: str, *, sample_rate: int) -> None:
@@ -291,6 +297,7 @@ class StreamEncoder:
         self._pending = wav_header(self.output_rate) if fmt == "wav" else b""
         self._finished = False
         self._sink = _Sink()
+        self._whole: io.BytesIO | None = None
         self._out: av.container.OutputContainer | None = None
         self._stream: av.AudioStream | None = None
         if recipe is not None:
@@ -300,7 +307,10 @@ class StreamEncoder:
         codec = next((c for c in recipe.encoders if c in av.codecs_available), None)
         if codec is None:
             raise ValueError(f"this FFmpeg build cannot encode {self.fmt}")
-        out = av.open(self._sink, "w", format=recipe.container, options=recipe.options)
+        if recipe.whole:
+            self._whole = io.BytesIO()  # seekable: the muxer rewrites the header at the end
+        target = self._whole if self._whole is not None else self._sink
+        out = av.open(target, "w", format=recipe.container, options=recipe.options)
         stream = out.add_stream(codec, rate=recipe.rate, layout="mono")
         if not isinstance(stream, av.AudioStream):
             raise TypeError(f"{codec} is not an audio encoder")
@@ -346,6 +356,8 @@ class StreamEncoder:
         if last:
             self._out.mux(self._stream.encode(None))
             self._out.close()
+            if self._whole is not None:
+                return head + self._whole.getvalue()
         return head + self._sink.drain()
 
 

@@ -95,7 +95,8 @@ def test_each_format_is_the_container_its_content_type_promises(
     assert StreamEncoder(fmt, sample_rate=16_000).content_type == CONTENT_TYPES[fmt]
 
 
-@pytest.mark.parametrize("fmt", COMPRESSED)
+# FLAC is handed out whole at the end, its header filled in (test_audio_flac_header.py).
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac"])
 def test_streamed_encoding_hands_out_bytes_before_the_end(speech: AudioChunk, fmt: str) -> None:
     encoder = StreamEncoder(fmt, sample_rate=16_000)
     step = 3_200  # 100 ms
