@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -419,3 +420,26 @@ class SettingsFileError(ValueError):
 def unknown_environment(environ: Mapping[str, str]) -> list[str]:
     """One problem per ``VOXDIALOG_*`` variable that names no setting (see settings_env)."""
     return unknown_variables(Settings, environ)
+
+
+MODEL_ALIASES = frozenset({"default", "voxdialog"})
+"""Names of the served model besides ``Settings.model_name``."""
+_OPENAI_REALTIME_MODEL = re.compile(r"gpt-(?:4o-(?:mini-)?)?realtime(?:-[a-z0-9]+)*")
+"""OpenAI's realtime model ids (``gpt-realtime``, ``gpt-realtime-mini``,
+``gpt-4o-realtime-preview-2024-12-17`` ...), which clients written for OpenAI send as is."""
+
+
+def accepts_model(name: object, served: str) -> bool:
+    """Whether ``name`` names the one model this server serves (``served``: the advertised
+    ``model_name``), under its own id, an alias, or an OpenAI realtime model id.
+
+    The one rule for the Realtime handshake (``?model=``), ``session.update``'s ``model`` (an
+    accepted name changes nothing) and ``/v1/chat/completions``.
+    """
+    if not isinstance(name, str) or len(name) > 128:
+        return False
+    return (
+        name == served
+        or name in MODEL_ALIASES
+        or _OPENAI_REALTIME_MODEL.fullmatch(name) is not None
+    )

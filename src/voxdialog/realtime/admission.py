@@ -21,6 +21,7 @@ from voxdialog.live import LiveSession, SessionBusy, TooManySessions
 from voxdialog.pipeline.ids import new_id
 from voxdialog.runtime import Runtime
 from voxdialog.security.principal import Principal
+from voxdialog.settings import accepts_model
 
 # A client that cannot finish the handshake's auth in time is dropped (R12: <= 5 s).
 AUTH_DEADLINE_S = 5.0
@@ -93,7 +94,9 @@ async def admit(ws: WebSocket, runtime: Runtime, key: str | None) -> Admission |
     if principal is None:
         message = "Incorrect API key provided." if key else "Missing bearer credential."
         return Refusal("invalid_api_key", message, 3000)
-    if (refused := _shape_refusal(ws) or _capacity_refusal(runtime)) is not None:
+    if (
+        refused := _shape_refusal(ws, runtime.settings.model_name) or _capacity_refusal(runtime)
+    ) is not None:
         return refused
     try:
         agent = await runtime.agent_for(
@@ -142,7 +145,7 @@ async def _principal(runtime: Runtime, key: str | None) -> Principal | None:
     return await runtime.authenticate(key)
 
 
-def _shape_refusal(ws: WebSocket) -> Refusal | None:
+def _shape_refusal(ws: WebSocket, served: str) -> Refusal | None:
     protocols = (p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(","))
     if ws.headers.get("openai-beta", "").startswith("realtime=") or any(
         p == "openai-beta.realtime-v1" for p in protocols
@@ -154,6 +157,12 @@ def _shape_refusal(ws: WebSocket) -> Refusal | None:
         )
     if ws.query_params.get("call_id"):
         return Refusal("invalid_value", "call_id is not supported here.", 4000)
+    model = ws.query_params.get("model")
+    # A transcription session needs no model; a realtime one may name only the served model
+    # (the same rule as session.update's ``model``).
+    realtime = ws.query_params.get("intent") != "transcription"
+    if model and realtime and not accepts_model(model, served):
+        return Refusal("invalid_model", f"The model '{model[:128]}' is not supported.", 4000)
     return None
 
 

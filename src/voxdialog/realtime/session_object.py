@@ -13,7 +13,7 @@ from voxdialog.audio.wire import format_to_ga, parse_ga_format
 from voxdialog.pipeline.config import SessionConfig
 from voxdialog.pipeline.turns import TurnConfig
 from voxdialog.providers.base import ToolSpec, VoiceSettings
-from voxdialog.settings import TurnSettings
+from voxdialog.settings import TurnSettings, accepts_model
 
 DEFAULT_VOICE = "alloy"
 """The voice a session starts with when its agent names none (every local voice answers to it)."""
@@ -124,7 +124,9 @@ def merge_session(
             if value != current["type"]:
                 raise ConfigError(f"Cannot change session type to {value!r}.", param="session.type")
         elif key == "model":
-            if value != current.get("model"):
+            # Any name the handshake accepts names this session's model: no change.
+            served = current.get("model")
+            if value != served and (served is None or not accepts_model(value, served)):
                 raise ConfigError("Cannot change the model of a session.", param="session.model")
         elif key == "output_modalities":
             if value not in (["audio"], ["text"]):

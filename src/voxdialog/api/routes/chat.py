@@ -15,6 +15,7 @@ from voxdialog.api.deps import RuntimeDep, ScopeDep
 from voxdialog.api.errors import ApiError
 from voxdialog.brain.base import BrainSession, BrainTurn, HistoryMessage, ReplyText
 from voxdialog.pipeline.ids import new_id
+from voxdialog.settings import accepts_model
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
@@ -69,8 +70,7 @@ async def chat_completions(
     body: ChatCompletionRequest, runtime: RuntimeDep, scope: ScopeDep
 ) -> Response:
     """Answer with the default agent's brain."""
-    known = {runtime.settings.model_name, "default", "voxdialog"}
-    if body.model not in known:
+    if not accepts_model(body.model, runtime.settings.model_name):
         raise ApiError(
             404, f"The model '{body.model}' does not exist.", code="model_not_found", param="model"
         )
