@@ -27,6 +27,7 @@ from voxdialog.api.routes import (
     audio,
     auth,
     chat,
+    client_secrets,
     conversations,
     health,
     models,
@@ -71,6 +72,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(models.router)
+    app.include_router(client_secrets.router)
     app.include_router(audio.router)
     app.include_router(chat.router)
     app.include_router(auth.router)
