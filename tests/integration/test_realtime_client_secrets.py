@@ -20,11 +20,13 @@ pytestmark = pytest.mark.models
 
 
 async def mint(live_server: LiveServer) -> str:
-    client = AsyncOpenAI(base_url=f"{live_server.base_url}/v1", api_key=live_server.api_key)
-    secret = await client.realtime.client_secrets.create(
-        expires_after={"anchor": "created_at", "seconds": 600},
-        session={"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."},
-    )
+    async with AsyncOpenAI(
+        base_url=f"{live_server.base_url}/v1", api_key=live_server.api_key
+    ) as client:
+        secret = await client.realtime.client_secrets.create(
+            expires_after={"anchor": "created_at", "seconds": 600},
+            session={"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."},
+        )
     assert secret.expires_at > time.time()
     assert secret.expires_at <= time.time() + 61  # the server's ticket lifetime
     assert secret.session.type == "realtime"
@@ -44,8 +46,10 @@ async def test_a_minted_key_opens_one_realtime_socket(live_server: LiveServer) -
 
 
 async def test_minting_needs_a_credential(live_server: LiveServer) -> None:
-    client = AsyncOpenAI(base_url=f"{live_server.base_url}/v1", api_key="sk-not-a-key")
-    with pytest.raises(AuthenticationError):
-        await client.realtime.client_secrets.create()
+    async with AsyncOpenAI(
+        base_url=f"{live_server.base_url}/v1", api_key="sk-not-a-key", max_retries=0
+    ) as client:
+        with pytest.raises(AuthenticationError):
+            await client.realtime.client_secrets.create()
     async with httpx.AsyncClient(base_url=live_server.base_url) as http:
         assert (await http.post("/v1/realtime/client_secrets", json={})).status_code == 401

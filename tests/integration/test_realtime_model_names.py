@@ -23,7 +23,7 @@ async def test_the_agents_sdk_first_update_with_gpt_realtime_is_accepted(
     live_server: LiveServer, model: str
 ) -> None:
     # openai-agents' RealtimeRunner: connect, then session.update naming model "gpt-realtime".
-    async with client(live_server).realtime.connect(model=model) as conn:
+    async with client(live_server) as api, api.realtime.connect(model=model) as conn:
         created = await conn.recv()
         assert created.type == "session.created"
         await conn.session.update(
@@ -40,7 +40,7 @@ async def test_the_agents_sdk_first_update_with_gpt_realtime_is_accepted(
 
 
 async def test_a_model_the_handshake_does_not_serve_is_refused(live_server: LiveServer) -> None:
-    async with client(live_server).realtime.connect(model="gpt-9") as conn:
+    async with client(live_server) as api, api.realtime.connect(model="gpt-9") as conn:
         refused = await conn.recv()
         assert refused.type == "error"
         assert refused.error.code == "invalid_model"

@@ -200,8 +200,17 @@ def _protect(schema: BaseSchema, protected_ids: set[str], fuzz: FuzzReport) -> N
         values = (path_parameters or {}).values()
         return not protected_ids & {str(value) for value in values}
 
+    def before_call(context: HookContext, case: Case, kwargs: dict[str, Any]) -> None:
+        # The stateful phase fills path parameters from earlier responses (GET /api/users/me
+        # names the fuzzer's own id), past filter_path_parameters: aim such calls elsewhere.
+        params = case.path_parameters or {}
+        for name, value in list(params.items()):
+            if str(value) in protected_ids:
+                params[name] = "not-the-fuzzers-own-id"
+
     schema.hook(filter_failure)
     schema.hook(filter_path_parameters)
+    schemathesis.hook(before_call)  # a call hook must be global
 
 
 def _config(server: LiveServer) -> schemathesis.Config:

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from voxdialog.api.agent_schemas import NOT_BLANK
 from voxdialog.api.schemas import Strict
 from voxdialog.brain.tasks import Priority
 from voxdialog.db.models import NAME_LENGTH
@@ -102,12 +103,16 @@ def _refuse_null(value: object) -> object:
 ObjectId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=MAX_ID_LENGTH)
 ]
+# NOT_BLANK in the schema too: a title of only a separator such as U+001E is blank to Python
+# (and refused), so the published schema must not call it valid.
 TaskTitle = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_TITLE), AfterValidator(_storable)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TITLE, pattern=NOT_BLANK),
+    AfterValidator(_storable),
 ]
 ProjectName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=NAME_LENGTH),
+    StringConstraints(min_length=1, max_length=NAME_LENGTH, pattern=NOT_BLANK),
     AfterValidator(_storable),
     AfterValidator(_fits_folded),
 ]
