@@ -49,6 +49,8 @@ class Coordinator:
 
     def __init__(self) -> None:
         self._open: dict[str, _Open] = {}
+        #: Takeovers waiting for the owner to let go (held: the loop keeps only weak refs).
+        self._waits: set[asyncio.Task[None]] = set()
 
     async def serve(self, path: Path) -> asyncio.AbstractServer:
         """Listen on the Unix socket ``path`` (in an owner-only folder: only we can connect)."""
@@ -80,7 +82,8 @@ class Coordinator:
             case "take_over":
                 # Waits for the owner to let go: answered from its own task.
                 task = asyncio.create_task(self._take_over(worker, message))
-                task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+                self._waits.add(task)
+                task.add_done_callback(self._waits.discard)
             case "list":
                 tenant = message.get("tenant")
                 entries = [
